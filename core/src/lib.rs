@@ -1,8 +1,8 @@
-//! lp2p: a libp2p implementation.
-//!
-//! The crate is layered as `DESIGN.md` describes: `wire` and `multiaddr` at the
-//! bottom, then identities, the protocol state machines (negotiation, security,
-//! muxing, identify, ping) and on top the swarm and the [`Node`] facade.
+//! lp2p: a libp2p implementation (work in progress: the protocol layers).
 
 pub mod identity;
+pub mod multiaddr;
+pub mod muxer;
+pub mod negotiate;
+pub mod security;
 pub mod wire;

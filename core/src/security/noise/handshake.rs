@@ -1,0 +1,232 @@
+//! The libp2p Noise XX handshake as a state machine without I/O: it makes
+//! and reads handshake messages (the payload inside, not the 2-byte framing),
+//! checks the remote's identity and agrees a muxer from the extension.
+//!
+//! Initiator: `write` (message 1), `read` (2), `write` (3), `finish`.
+//! Responder: `read` (1), `write` (2), `read` (3), `finish`.
+
+use prost::Message;
+
+use super::{NoiseError, crypto, pb};
+use crate::identity::{Keypair, PeerId, PublicKey};
+
+/// The Noise protocol name libp2p uses.
+pub const NOISE_PARAMS: &str = "Noise_XX_25519_ChaChaPoly_SHA256";
+/// What the identity key signs, before the Noise static key.
+const STATIC_KEY_DOMAIN: &[u8] = b"noise-libp2p-static-key:";
+/// The longest Noise message.
+pub const MAX_MESSAGE_LEN: usize = 65535;
+
+/// What the handshake proved about the remote.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    /// The remote's peer ID.
+    pub peer: PeerId,
+    /// The remote's identity key.
+    pub public_key: PublicKey,
+    /// The muxer both sides agreed through the extension, if any.
+    pub muxer: Option<String>,
+}
+
+/// A handshake in progress.
+pub struct Handshake {
+    state: snow::HandshakeState,
+    /// Our payload (identity key, signature, extensions), sent once.
+    payload: Vec<u8>,
+    initiator: bool,
+    muxers: Vec<String>,
+    expected: Option<PeerId>,
+    remote: Option<(PublicKey, Vec<String>)>,
+    sent: usize,
+}
+
+impl Handshake {
+    /// The dialer's side. `expected` is the peer the address named.
+    pub fn initiator(local: &Keypair, expected: Option<PeerId>, muxers: &[String]) -> Result<Handshake, NoiseError> {
+        Handshake::new(local, expected, muxers, true)
+    }
+
+    /// The listener's side.
+    pub fn responder(local: &Keypair, muxers: &[String]) -> Result<Handshake, NoiseError> {
+        Handshake::new(local, None, muxers, false)
+    }
+
+    fn new(
+        local: &Keypair,
+        expected: Option<PeerId>,
+        muxers: &[String],
+        initiator: bool,
+    ) -> Result<Handshake, NoiseError> {
+        let params: snow::params::NoiseParams = NOISE_PARAMS.parse()?;
+        let builder = snow::Builder::with_resolver(params, crypto::resolver());
+        let static_key = builder.generate_keypair()?;
+        let builder = builder.local_private_key(&static_key.private)?;
+        let state = if initiator { builder.build_initiator()? } else { builder.build_responder()? };
+        let mut signed = STATIC_KEY_DOMAIN.to_vec();
+        signed.extend_from_slice(&static_key.public);
+        let payload = pb::NoiseHandshakePayload {
+            identity_key: Some(local.public().encode_protobuf()),
+            identity_sig: Some(local.sign(&signed).map_err(|_| NoiseError::Signing)?),
+            extensions: Some(pb::NoiseExtensions {
+                webtransport_certhashes: Vec::new(),
+                stream_muxers: muxers.to_vec(),
+            }),
+        }
+        .encode_to_vec();
+        Ok(Handshake { state, payload, initiator, muxers: muxers.to_vec(), expected, remote: None, sent: 0 })
+    }
+
+    /// Whether it is our turn to write.
+    pub fn is_my_turn(&self) -> bool {
+        self.state.is_my_turn()
+    }
+
+    /// Whether all three messages are done.
+    pub fn is_finished(&self) -> bool {
+        self.state.is_handshake_finished()
+    }
+
+    /// Makes our next message.
+    pub fn write(&mut self) -> Result<Vec<u8>, NoiseError> {
+        // Message 1 carries nothing (it is not encrypted); 2 and 3 carry our payload.
+        let payload: &[u8] = if self.sent == 0 && self.initiator { &[] } else { &self.payload };
+        let mut out = vec![0u8; MAX_MESSAGE_LEN];
+        let n = self.state.write_message(payload, &mut out)?;
+        out.truncate(n);
+        self.sent += 1;
+        Ok(out)
+    }
+
+    /// Reads the remote's next message.
+    pub fn read(&mut self, message: &[u8]) -> Result<(), NoiseError> {
+        if message.len() > MAX_MESSAGE_LEN {
+            return Err(NoiseError::MessageTooLong);
+        }
+        let mut payload = vec![0u8; MAX_MESSAGE_LEN];
+        let n = self.state.read_message(message, &mut payload)?;
+        let payload = &payload[..n];
+        // Message 1 (read by the responder) has no payload to check.
+        if self.state.get_remote_static().is_none() {
+            return Ok(());
+        }
+        self.remote = Some(self.verify_payload(payload)?);
+        Ok(())
+    }
+
+    fn verify_payload(&self, payload: &[u8]) -> Result<(PublicKey, Vec<String>), NoiseError> {
+        let decoded = pb::NoiseHandshakePayload::decode(payload).map_err(|_| NoiseError::InvalidPayload)?;
+        let key_bytes = decoded.identity_key.ok_or(NoiseError::MissingIdentity)?;
+        let signature = decoded.identity_sig.ok_or(NoiseError::MissingIdentity)?;
+        let public_key = PublicKey::try_decode_protobuf(&key_bytes)?;
+        let remote_static = self.state.get_remote_static().ok_or(NoiseError::MissingIdentity)?;
+        let mut signed = STATIC_KEY_DOMAIN.to_vec();
+        signed.extend_from_slice(remote_static);
+        if !public_key.verify(&signed, &signature) {
+            return Err(NoiseError::BadSignature);
+        }
+        let actual = public_key.to_peer_id();
+        if let Some(expected) = self.expected
+            && expected != actual
+        {
+            return Err(NoiseError::PeerIdMismatch { expected, actual });
+        }
+        let muxers = decoded.extensions.map(|e| e.stream_muxers).unwrap_or_default();
+        Ok((public_key, muxers))
+    }
+
+    /// Ends the handshake: the transport cipher state and what we learned.
+    pub fn finish(self) -> Result<(snow::TransportState, Remote), NoiseError> {
+        let (public_key, remote_muxers) = self.remote.ok_or(NoiseError::MissingIdentity)?;
+        // The first muxer of the initiator's list that the responder has.
+        let (initiator_list, responder_list) =
+            if self.initiator { (&self.muxers, &remote_muxers) } else { (&remote_muxers, &self.muxers) };
+        let muxer = if remote_muxers.is_empty() {
+            None
+        } else {
+            initiator_list.iter().find(|m| responder_list.contains(m)).cloned()
+        };
+        let transport = self.state.into_transport_mode()?;
+        Ok((transport, Remote { peer: public_key.to_peer_id(), public_key, muxer }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn muxers(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn run(
+        a: &Keypair,
+        b: &Keypair,
+        expected: Option<PeerId>,
+        a_muxers: &[&str],
+        b_muxers: &[&str],
+    ) -> Result<(Remote, Remote), NoiseError> {
+        let mut i = Handshake::initiator(a, expected, &muxers(a_muxers))?;
+        let mut r = Handshake::responder(b, &muxers(b_muxers))?;
+        r.read(&i.write()?)?;
+        i.read(&r.write()?)?;
+        r.read(&i.write()?)?;
+        assert!(i.is_finished() && r.is_finished());
+        let (_, ri) = i.finish()?;
+        let (_, rr) = r.finish()?;
+        Ok((ri, rr))
+    }
+
+    #[test]
+    fn handshake_proves_identities_and_agrees_the_muxer() {
+        let a = Keypair::generate_ed25519();
+        let b = Keypair::generate_secp256k1();
+        let (seen_by_a, seen_by_b) =
+            run(&a, &b, Some(b.peer_id()), &["/yamux/1.0.0", "/mplex/6.7.0"], &["/mplex/6.7.0", "/yamux/1.0.0"])
+                .expect("handshake");
+        assert_eq!(seen_by_a.peer, b.peer_id());
+        assert_eq!(seen_by_b.peer, a.peer_id());
+        assert_eq!(seen_by_a.muxer.as_deref(), Some("/yamux/1.0.0"));
+        assert_eq!(seen_by_b.muxer.as_deref(), Some("/yamux/1.0.0"));
+    }
+
+    #[test]
+    fn no_common_muxer_or_no_extension_falls_back() {
+        let a = Keypair::generate_ed25519();
+        let b = Keypair::generate_ecdsa();
+        let (x, y) = run(&a, &b, None, &["/yamux/1.0.0"], &["/mplex/6.7.0"]).expect("handshake");
+        assert_eq!((x.muxer, y.muxer), (None, None));
+        let (x, y) = run(&a, &b, None, &["/yamux/1.0.0"], &[]).expect("handshake");
+        assert_eq!((x.muxer, y.muxer), (None, None));
+        let (x, y) = run(&a, &b, None, &[], &["/yamux/1.0.0"]).expect("handshake");
+        assert_eq!((x.muxer, y.muxer), (None, None));
+    }
+
+    #[test]
+    fn wrong_expected_peer_is_a_typed_error() {
+        let a = Keypair::generate_ed25519();
+        let b = Keypair::generate_ed25519();
+        let other = PeerId::random();
+        let result = run(&a, &b, Some(other), &[], &[]);
+        assert!(matches!(result, Err(NoiseError::PeerIdMismatch { expected, .. }) if expected == other));
+    }
+
+    #[test]
+    fn tampered_or_garbage_messages_fail() {
+        let a = Keypair::generate_ed25519();
+        let b = Keypair::generate_ed25519();
+        let mut i = Handshake::initiator(&a, None, &[]).expect("init");
+        let mut r = Handshake::responder(&b, &[]).expect("init");
+        r.read(&i.write().expect("msg1")).expect("read 1");
+        let mut msg2 = r.write().expect("msg2");
+        let last = msg2.len() - 1;
+        msg2[last] ^= 1;
+        assert!(i.read(&msg2).is_err());
+        let mut r = Handshake::responder(&b, &[]).expect("init");
+        for len in [0, 1, 31, 33, 200] {
+            let mut fresh = Handshake::responder(&b, &[]).expect("init");
+            let _ = fresh.read(&vec![7u8; len]);
+        }
+        assert!(r.read(&[1, 2, 3]).is_err());
+        assert!(matches!(r.read(&vec![0u8; MAX_MESSAGE_LEN + 1]), Err(NoiseError::MessageTooLong)));
+    }
+}
