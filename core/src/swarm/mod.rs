@@ -1,0 +1,712 @@
+//! The swarm: listeners, dialing, the upgrade pipeline, the pool of live
+//! connections, inbound stream dispatch to protocol handlers, and the built-in
+//! protocols every node serves (ping, identify, identify push).
+//!
+//! Each connection is one yamux session whose driver task owns the socket; the
+//! swarm holds its [`yamux::Control`] handle. Per connection, one task accepts
+//! the remote's streams and one runs identify. All tasks stop on shutdown.
+
+mod error;
+mod upgrade;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Semaphore, broadcast};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use error::{Step, SwarmError};
+
+use crate::identity::envelope::SignedEnvelope;
+use crate::identity::record::PeerRecord;
+use crate::identity::{Keypair, PeerId};
+use crate::multiaddr::{Multiaddr, Protocol};
+use crate::muxer::yamux;
+use crate::negotiate::{self, Negotiated, NegotiationError, Version};
+use crate::peerstore::{PeerInfo, PeerStore};
+use crate::protocols::{identify, ping};
+use crate::transport::{self, Listener};
+
+/// A stream the swarm hands to a handler or to `new_stream`'s caller: a yamux
+/// stream on which a protocol has been negotiated.
+pub type RawStream = Negotiated<yamux::YamuxStream>;
+
+/// A user's handler for inbound streams of one protocol.
+pub type Handler = Arc<dyn Fn(PeerId, String, RawStream) -> BoxFuture + Send + Sync>;
+
+/// The future a handler returns.
+pub type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// How long learned addresses stay in the peer store.
+const ADDRESS_TTL: Duration = Duration::from_secs(60 * 60);
+
+/// Limits and timeouts of the swarm.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Opening a transport connection.
+    pub dial_timeout: Duration,
+    /// Each step of the upgrade (security negotiation, handshake, muxer).
+    pub upgrade_timeout: Duration,
+    /// Opening a stream and negotiating its protocol.
+    pub stream_timeout: Duration,
+    /// A ping round trip or an identify exchange.
+    pub exchange_timeout: Duration,
+    /// Established connections in total.
+    pub max_connections: usize,
+    /// Established connections to one peer.
+    pub max_connections_per_peer: usize,
+    /// Inbound connections still in their upgrade.
+    pub max_pending_incoming: usize,
+    /// yamux settings of every connection.
+    pub yamux: yamux::Config,
+    /// Sent in identify.
+    pub agent_version: String,
+    /// Sent in identify.
+    pub protocol_version: String,
+    /// Events buffered for a slow subscriber before it misses some.
+    pub event_capacity: usize,
+    /// Peers remembered by the peer store.
+    pub max_peers: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            dial_timeout: Duration::from_secs(10),
+            upgrade_timeout: Duration::from_secs(10),
+            stream_timeout: Duration::from_secs(10),
+            exchange_timeout: Duration::from_secs(20),
+            max_connections: 1024,
+            max_connections_per_peer: 8,
+            max_pending_incoming: 256,
+            yamux: yamux::Config::default(),
+            agent_version: format!("lp2p/{}", env!("CARGO_PKG_VERSION")),
+            protocol_version: "ipfs/0.1.0".to_string(),
+            event_capacity: 1024,
+            max_peers: 10_000,
+        }
+    }
+}
+
+/// Identifies one connection of this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionId(pub u64);
+
+/// Something that happened in the swarm.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A connection finished its upgrade.
+    ConnectionEstablished {
+        /// The remote peer.
+        peer: PeerId,
+        /// Which connection.
+        connection: ConnectionId,
+        /// The remote address.
+        addr: Multiaddr,
+        /// Whether we dialed it.
+        outbound: bool,
+    },
+    /// A connection closed.
+    ConnectionClosed {
+        /// The remote peer.
+        peer: PeerId,
+        /// Which connection.
+        connection: ConnectionId,
+        /// The remote address.
+        addr: Multiaddr,
+    },
+    /// We listen on a new address.
+    NewListenAddr {
+        /// The address, without `/p2p/`.
+        addr: Multiaddr,
+    },
+    /// We no longer listen on an address.
+    ExpiredListenAddr {
+        /// The address, without `/p2p/`.
+        addr: Multiaddr,
+    },
+    /// A peer answered identify (or pushed an update).
+    Identified {
+        /// The peer.
+        peer: PeerId,
+        /// What it said, verified.
+        info: Box<identify::Info>,
+    },
+}
+
+/// A live connection.
+#[derive(Clone)]
+struct Connection {
+    id: ConnectionId,
+    remote_addr: Multiaddr,
+    control: yamux::Control,
+}
+
+struct ListenerEntry {
+    id: u64,
+    addr: Multiaddr,
+    stop: CancellationToken,
+}
+
+/// The swarm state shared by the node's handles and tasks.
+pub struct Swarm {
+    keypair: Keypair,
+    peer_id: PeerId,
+    config: Config,
+    handlers: RwLock<HashMap<String, Handler>>,
+    connections: Mutex<HashMap<PeerId, Vec<Connection>>>,
+    peerstore: Mutex<PeerStore>,
+    listeners: Mutex<Vec<ListenerEntry>>,
+    signed_record: Mutex<Option<SignedEnvelope>>,
+    events: broadcast::Sender<Event>,
+    pending_incoming: Arc<Semaphore>,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+    next_id: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding one of these locks leaves consistent data (every
+    // critical section is a few map operations), so poisoning is ignored.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Swarm {
+    /// A swarm with no listeners and no connections.
+    pub fn new(keypair: Keypair, config: Config) -> Arc<Swarm> {
+        let (events, _) = broadcast::channel(config.event_capacity.max(1));
+        Arc::new(Swarm {
+            peer_id: keypair.public().to_peer_id(),
+            keypair,
+            handlers: RwLock::new(HashMap::new()),
+            connections: Mutex::new(HashMap::new()),
+            peerstore: Mutex::new(PeerStore::new(config.max_peers)),
+            listeners: Mutex::new(Vec::new()),
+            signed_record: Mutex::new(None),
+            events,
+            pending_incoming: Arc::new(Semaphore::new(config.max_pending_incoming)),
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            next_id: AtomicU64::new(1),
+            config,
+        })
+    }
+
+    /// Our peer ID.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// Our key pair.
+    pub fn keypair(&self) -> &Keypair {
+        &self.keypair
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// A new subscription to events.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    fn emit(&self, event: Event) {
+        // No subscriber is fine: events are informational.
+        let _ = self.events.send(event);
+    }
+
+    fn is_shut_down(&self) -> bool {
+        self.shutdown.is_cancelled()
+    }
+
+    // ---- listening ----
+
+    /// Binds `addr` and starts accepting connections on it. Returns the bound address.
+    /// Must be called inside the node's runtime.
+    pub fn listen(self: &Arc<Self>, addr: &Multiaddr) -> Result<Multiaddr, SwarmError> {
+        if self.is_shut_down() {
+            return Err(SwarmError::Shutdown);
+        }
+        let listener = Listener::bind(&transport::without_p2p(addr))?;
+        let bound = listener.local_addr().clone();
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let stop = self.shutdown.child_token();
+        lock(&self.listeners).push(ListenerEntry { id, addr: bound.clone(), stop: stop.clone() });
+        self.refresh_signed_record();
+        self.emit(Event::NewListenAddr { addr: bound.clone() });
+        let swarm = Arc::clone(self);
+        self.tasks.spawn(async move { swarm.accept_loop(id, listener, stop).await });
+        self.push_identify_to_all();
+        Ok(bound)
+    }
+
+    /// Stops listening on `addr`. Returns whether it was a listen address.
+    pub fn remove_listener(&self, addr: &Multiaddr) -> bool {
+        let entry = lock(&self.listeners).iter().find(|l| &l.addr == addr).map(|l| l.stop.clone());
+        match entry {
+            Some(stop) => {
+                stop.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The addresses we listen on (without `/p2p/`).
+    pub fn listen_addrs(&self) -> Vec<Multiaddr> {
+        lock(&self.listeners).iter().map(|l| l.addr.clone()).collect()
+    }
+
+    async fn accept_loop(self: Arc<Self>, id: u64, mut listener: Listener, stop: CancellationToken) {
+        loop {
+            let accepted = tokio::select! {
+                _ = stop.cancelled() => break,
+                accepted = listener.accept() => accepted,
+            };
+            let raw = match accepted {
+                Ok(raw) => raw,
+                Err(e) => {
+                    tracing::warn!(error = %e, addr = %listener.local_addr(), "accept failed; closing listener");
+                    break;
+                }
+            };
+            // Too many handshakes in flight: drop the newcomer rather than queue it.
+            let Ok(permit) = Arc::clone(&self.pending_incoming).try_acquire_owned() else {
+                tracing::debug!(remote = %raw.remote_addr, "too many pending inbound connections; dropping");
+                continue;
+            };
+            let swarm = Arc::clone(&self);
+            self.tasks.spawn(async move {
+                let remote = raw.remote_addr.clone();
+                let upgraded =
+                    upgrade::inbound(raw.io, &swarm.keypair, &swarm.config.yamux, swarm.config.upgrade_timeout).await;
+                drop(permit);
+                match upgraded {
+                    Ok(up) => {
+                        if let Err(e) = swarm.register(up, remote.clone(), false) {
+                            tracing::debug!(%remote, error = %e, "inbound connection refused");
+                        }
+                    }
+                    Err(e) => tracing::debug!(%remote, error = %e, "inbound upgrade failed"),
+                }
+            });
+        }
+        let addr = {
+            let mut listeners = lock(&self.listeners);
+            let pos = listeners.iter().position(|l| l.id == id);
+            pos.map(|pos| listeners.remove(pos).addr)
+        };
+        if let Some(addr) = addr {
+            self.refresh_signed_record();
+            self.emit(Event::ExpiredListenAddr { addr });
+        }
+    }
+
+    // ---- dialing ----
+
+    /// Dials `addr` (with or without `/p2p/`), or reuses a live connection to
+    /// the peer it names. Returns the remote peer.
+    pub async fn dial(self: &Arc<Self>, addr: &Multiaddr) -> Result<PeerId, SwarmError> {
+        if self.is_shut_down() {
+            return Err(SwarmError::Shutdown);
+        }
+        let expected = addr.iter().last().and_then(|p| match p {
+            Protocol::P2p(peer) => Some(peer),
+            _ => None,
+        });
+        if expected == Some(self.peer_id) {
+            return Err(SwarmError::DialSelf);
+        }
+        if let Some(peer) = expected
+            && self.connection(&peer).is_some()
+        {
+            return Ok(peer);
+        }
+        self.dial_new(addr, expected).await
+    }
+
+    async fn dial_new(self: &Arc<Self>, addr: &Multiaddr, expected: Option<PeerId>) -> Result<PeerId, SwarmError> {
+        let raw = match tokio::time::timeout(self.config.dial_timeout, transport::dial(addr)).await {
+            Ok(result) => result?,
+            Err(_) => return Err(SwarmError::Timeout(Step::Connect)),
+        };
+        let remote = raw.remote_addr.clone();
+        let up = tokio::select! {
+            _ = self.shutdown.cancelled() => return Err(SwarmError::Shutdown),
+            up = upgrade::outbound(raw.io, &self.keypair, expected, &self.config.yamux, self.config.upgrade_timeout) => up?,
+        };
+        if up.peer == self.peer_id {
+            up.control.close().await;
+            return Err(SwarmError::DialSelf);
+        }
+        let peer = up.peer;
+        self.register(up, remote, true)?;
+        Ok(peer)
+    }
+
+    /// A live connection to `peer`, if any (the newest).
+    fn connection(&self, peer: &PeerId) -> Option<Connection> {
+        let mut conns = lock(&self.connections);
+        let list = conns.get_mut(peer)?;
+        list.retain(|c| !c.control.is_closed());
+        list.last().cloned()
+    }
+
+    /// A live connection to `peer`, dialing a known address when there is none.
+    async fn connection_or_dial(self: &Arc<Self>, peer: PeerId) -> Result<Connection, SwarmError> {
+        if let Some(conn) = self.connection(&peer) {
+            return Ok(conn);
+        }
+        if peer == self.peer_id {
+            return Err(SwarmError::DialSelf);
+        }
+        let addrs = lock(&self.peerstore).addrs(&peer, Instant::now());
+        let mut last = None;
+        for addr in addrs {
+            match self.dial_new(&addr, Some(peer)).await {
+                Ok(_) => {
+                    if let Some(conn) = self.connection(&peer) {
+                        return Ok(conn);
+                    }
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        match last {
+            Some(e) => Err(SwarmError::Unreachable { peer, last: Box::new(e) }),
+            None => Err(SwarmError::NoAddresses(peer)),
+        }
+    }
+
+    /// Whether we have a live connection to `peer`.
+    pub fn is_connected(&self, peer: &PeerId) -> bool {
+        self.connection(peer).is_some()
+    }
+
+    /// Peers with at least one live connection.
+    pub fn connected_peers(&self) -> Vec<PeerId> {
+        let conns = lock(&self.connections);
+        conns.iter().filter(|(_, list)| list.iter().any(|c| !c.control.is_closed())).map(|(p, _)| *p).collect()
+    }
+
+    /// Closes every connection to `peer`.
+    pub async fn disconnect(&self, peer: &PeerId) {
+        let list = lock(&self.connections).remove(peer).unwrap_or_default();
+        for conn in list {
+            conn.control.close().await;
+        }
+    }
+
+    // ---- connection lifecycle ----
+
+    fn register(self: &Arc<Self>, up: upgrade::Upgraded, remote: Multiaddr, outbound: bool) -> Result<(), SwarmError> {
+        let upgrade::Upgraded { peer, public_key, control, incoming } = up;
+        let id = ConnectionId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        {
+            let mut conns = lock(&self.connections);
+            let total: usize = conns.values().map(Vec::len).sum();
+            let refusal = if self.is_shut_down() {
+                Some(SwarmError::Shutdown)
+            } else if total >= self.config.max_connections {
+                Some(SwarmError::LimitReached("max_connections"))
+            } else if conns.get(&peer).map_or(0, Vec::len) >= self.config.max_connections_per_peer {
+                Some(SwarmError::LimitReached("max_connections_per_peer"))
+            } else {
+                None
+            };
+            if let Some(err) = refusal {
+                drop(conns);
+                let control = control.clone();
+                tokio::spawn(async move { control.close().await });
+                return Err(err);
+            }
+            conns.entry(peer).or_default().push(Connection {
+                id,
+                remote_addr: remote.clone(),
+                control: control.clone(),
+            });
+        }
+        {
+            let mut store = lock(&self.peerstore);
+            if let Err(e) = store.set_public_key(peer, public_key) {
+                tracing::debug!(%peer, error = %e, "public key not stored");
+            }
+            if outbound {
+                store.add_addrs(peer, std::slice::from_ref(&remote), ADDRESS_TTL, Instant::now());
+            }
+        }
+        self.emit(Event::ConnectionEstablished { peer, connection: id, addr: remote.clone(), outbound });
+        let swarm = Arc::clone(self);
+        let conn = Connection { id, remote_addr: remote, control };
+        self.tasks.spawn(async move { swarm.serve_connection(peer, conn, incoming).await });
+        let swarm = Arc::clone(self);
+        self.tasks.spawn(async move { swarm.identify_peer(peer).await });
+        Ok(())
+    }
+
+    /// Accepts the remote's streams until the connection ends, then cleans up.
+    async fn serve_connection(self: Arc<Self>, peer: PeerId, conn: Connection, mut incoming: yamux::Incoming) {
+        loop {
+            let stream = tokio::select! {
+                _ = self.shutdown.cancelled() => break,
+                stream = incoming.next() => stream,
+            };
+            let Some(stream) = stream else { break };
+            let swarm = Arc::clone(&self);
+            let observed = conn.remote_addr.clone();
+            self.tasks.spawn(async move { swarm.handle_inbound_stream(peer, observed, stream).await });
+        }
+        conn.control.close().await;
+        {
+            let mut conns = lock(&self.connections);
+            if let Some(list) = conns.get_mut(&peer) {
+                list.retain(|c| c.id != conn.id);
+                if list.is_empty() {
+                    conns.remove(&peer);
+                }
+            }
+        }
+        self.emit(Event::ConnectionClosed { peer, connection: conn.id, addr: conn.remote_addr });
+    }
+
+    /// Every protocol we answer on inbound streams.
+    pub fn supported_protocols(&self) -> Vec<String> {
+        let mut protocols =
+            vec![ping::PROTOCOL.to_string(), identify::PROTOCOL.to_string(), identify::PUSH_PROTOCOL.to_string()];
+        let handlers = self.handlers.read().unwrap_or_else(|p| p.into_inner());
+        let mut user: Vec<String> = handlers.keys().cloned().collect();
+        user.sort();
+        protocols.extend(user);
+        protocols
+    }
+
+    async fn handle_inbound_stream(self: Arc<Self>, peer: PeerId, observed: Multiaddr, stream: yamux::YamuxStream) {
+        let supported = self.supported_protocols();
+        let negotiated =
+            tokio::time::timeout(self.config.stream_timeout, negotiate::listener_select(stream, &supported)).await;
+        let (protocol, mut stream) = match negotiated {
+            Ok(Ok(pair)) => pair,
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "inbound stream negotiation failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "inbound stream negotiation timed out");
+                return;
+            }
+        };
+        let limit = self.config.exchange_timeout;
+        match protocol.as_str() {
+            ping::PROTOCOL => {
+                // A ping stream may stay open for many pings; it ends on EOF or shutdown.
+                tokio::select! {
+                    _ = self.shutdown.cancelled() => {}
+                    result = ping::serve(stream) => if let Err(e) = result {
+                        tracing::debug!(%peer, error = %e, "ping stream ended");
+                    }
+                }
+            }
+            identify::PROTOCOL => {
+                let info = self.local_identify_info(Some(observed));
+                let envelope = lock(&self.signed_record).clone();
+                let sent = tokio::time::timeout(limit, identify::send(&mut stream, &info, envelope.as_ref())).await;
+                if !matches!(sent, Ok(Ok(()))) {
+                    tracing::debug!(%peer, "sending identify failed");
+                }
+            }
+            identify::PUSH_PROTOCOL => match tokio::time::timeout(limit, identify::receive(&mut stream)).await {
+                Ok(Ok(info)) => self.record_identify(peer, info),
+                _ => tracing::debug!(%peer, "identify push failed"),
+            },
+            _ => {
+                let handler = self.handlers.read().unwrap_or_else(|p| p.into_inner()).get(&protocol).cloned();
+                match handler {
+                    Some(handler) => handler(peer, protocol, stream).await,
+                    None => tracing::debug!(%peer, %protocol, "handler removed during negotiation"),
+                }
+            }
+        }
+    }
+
+    // ---- handlers and streams ----
+
+    /// Sets the handler for inbound streams of `protocol`, replacing any.
+    pub fn set_stream_handler(self: &Arc<Self>, protocol: String, handler: Handler) {
+        self.handlers.write().unwrap_or_else(|p| p.into_inner()).insert(protocol, handler);
+        self.push_identify_to_all();
+    }
+
+    /// Removes the handler of `protocol`. Returns whether there was one.
+    pub fn remove_stream_handler(self: &Arc<Self>, protocol: &str) -> bool {
+        let removed = self.handlers.write().unwrap_or_else(|p| p.into_inner()).remove(protocol).is_some();
+        if removed {
+            self.push_identify_to_all();
+        }
+        removed
+    }
+
+    /// Opens a stream to `peer` and negotiates `protocol` on it, dialing a
+    /// known address first if there is no connection.
+    pub async fn new_stream(self: &Arc<Self>, peer: PeerId, protocol: &str) -> Result<RawStream, SwarmError> {
+        if self.is_shut_down() {
+            return Err(SwarmError::Shutdown);
+        }
+        let conn = self.connection_or_dial(peer).await?;
+        let limit = self.config.stream_timeout;
+        let stream = match tokio::time::timeout(limit, conn.control.open_stream()).await {
+            Ok(result) => result?,
+            Err(_) => return Err(SwarmError::Timeout(Step::OpenStream)),
+        };
+        // Not lazy: the caller learns at once whether the remote speaks the protocol.
+        let protocols = [protocol.to_string()];
+        match tokio::time::timeout(limit, negotiate::dialer_select(stream, &protocols, Version::V1)).await {
+            Ok(Ok((_, stream))) => Ok(stream),
+            Ok(Err(NegotiationError::Failed)) => Err(SwarmError::ProtocolNotSupported(protocol.to_string())),
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => Err(SwarmError::Timeout(Step::ProtocolNegotiation)),
+        }
+    }
+
+    /// Measures one ping round trip to `peer`.
+    pub async fn ping(self: &Arc<Self>, peer: PeerId) -> Result<Duration, SwarmError> {
+        let mut stream = self.new_stream(peer, ping::PROTOCOL).await?;
+        match tokio::time::timeout(self.config.exchange_timeout, ping::ping(&mut stream)).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(SwarmError::Timeout(Step::Exchange)),
+        }
+    }
+
+    // ---- identify ----
+
+    /// What we tell peers about ourselves.
+    pub fn local_identify_info(&self, observed: Option<Multiaddr>) -> identify::Info {
+        identify::Info {
+            public_key: self.keypair.public(),
+            protocol_version: self.config.protocol_version.clone(),
+            agent_version: self.config.agent_version.clone(),
+            listen_addrs: self.listen_addrs(),
+            observed_addr: observed,
+            protocols: self.supported_protocols(),
+            signed_peer_record: None,
+        }
+    }
+
+    fn refresh_signed_record(&self) {
+        let record = PeerRecord::new(&self.keypair, self.listen_addrs());
+        let envelope = match record.to_signed_envelope(&self.keypair) {
+            Ok(envelope) => Some(envelope),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not sign our peer record");
+                None
+            }
+        };
+        *lock(&self.signed_record) = envelope;
+    }
+
+    /// Asks `peer` who it is and records the answer.
+    async fn identify_peer(self: Arc<Self>, peer: PeerId) {
+        let result = async {
+            let mut stream = self.new_stream(peer, identify::PROTOCOL).await?;
+            match tokio::time::timeout(self.config.exchange_timeout, identify::receive(&mut stream)).await {
+                Ok(result) => Ok(result?),
+                Err(_) => Err(SwarmError::Timeout(Step::Exchange)),
+            }
+        };
+        let outcome = tokio::select! {
+            _ = self.shutdown.cancelled() => return,
+            outcome = result => outcome,
+        };
+        match outcome {
+            Ok(info) => self.record_identify(peer, info),
+            Err(e) => tracing::debug!(%peer, error = %e, "identify failed"),
+        }
+    }
+
+    fn record_identify(&self, peer: PeerId, info: identify::Info) {
+        if info.public_key.to_peer_id() != peer {
+            tracing::debug!(%peer, "identify carries another peer's key; ignored");
+            return;
+        }
+        {
+            let mut store = lock(&self.peerstore);
+            let now = Instant::now();
+            store.add_addrs(peer, &info.listen_addrs, ADDRESS_TTL, now);
+            store.set_protocols(peer, info.protocols.clone());
+            store.set_agent_version(peer, info.agent_version.clone());
+            store.set_protocol_version(peer, info.protocol_version.clone());
+            if let Some(record) = info.signed_peer_record.clone() {
+                store.add_addrs(peer, &record.addrs, ADDRESS_TTL, now);
+                store.set_peer_record(peer, record);
+            }
+        }
+        self.emit(Event::Identified { peer, info: Box::new(info) });
+    }
+
+    /// Tells every connected peer our current listen addresses and protocols.
+    fn push_identify_to_all(self: &Arc<Self>) {
+        for peer in self.connected_peers() {
+            let swarm = Arc::clone(self);
+            self.tasks.spawn(async move {
+                let push = async {
+                    let mut stream = swarm.new_stream(peer, identify::PUSH_PROTOCOL).await?;
+                    let info = swarm.local_identify_info(None);
+                    let envelope = lock(&swarm.signed_record).clone();
+                    identify::send(&mut stream, &info, envelope.as_ref()).await?;
+                    Ok::<_, SwarmError>(())
+                };
+                match tokio::time::timeout(swarm.config.exchange_timeout, push).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "identify push failed"),
+                    Err(_) => tracing::debug!(%peer, "identify push timed out"),
+                }
+            });
+        }
+    }
+
+    // ---- peer store ----
+
+    /// What the peer store knows of `peer`.
+    pub fn peer_info(&self, peer: &PeerId) -> Option<PeerInfo> {
+        lock(&self.peerstore).peer_info(peer, Instant::now())
+    }
+
+    /// Adds addresses of `peer` to the peer store (for dialing by peer ID).
+    pub fn add_addresses(&self, peer: PeerId, addrs: &[Multiaddr], ttl: Duration) {
+        lock(&self.peerstore).add_addrs(peer, addrs, ttl, Instant::now());
+    }
+
+    /// Every peer the store knows.
+    pub fn known_peers(&self) -> Vec<PeerId> {
+        lock(&self.peerstore).peers()
+    }
+
+    // ---- shutdown ----
+
+    /// Starts shutting down without waiting: listeners and connection tasks
+    /// stop, new operations fail with [`SwarmError::Shutdown`].
+    pub fn begin_shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Closes listeners and connections, stops every task, and waits for them
+    /// (at most `limit`).
+    pub async fn shutdown(&self, limit: Duration) {
+        self.shutdown.cancel();
+        let all: Vec<Connection> = lock(&self.connections).drain().flat_map(|(_, list)| list).collect();
+        for conn in all {
+            // GoAway and close; bounded so a stalled peer cannot hold shutdown.
+            let _ = tokio::time::timeout(Duration::from_millis(500), conn.control.close()).await;
+        }
+        self.tasks.close();
+        if tokio::time::timeout(limit, self.tasks.wait()).await.is_err() {
+            tracing::debug!("some tasks outlived the shutdown grace period");
+        }
+    }
+}
