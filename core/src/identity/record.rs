@@ -105,6 +105,12 @@ impl PeerRecord {
         Ok(SignedEnvelope::seal(keypair, DOMAIN, PAYLOAD_TYPE, self.encode_payload())?)
     }
 
+    /// Seals the record in the legacy form, the only one rust-libp2p's
+    /// identify (0.48) verifies.
+    pub fn to_legacy_signed_envelope(&self, keypair: &Keypair) -> Result<SignedEnvelope, RecordError> {
+        Ok(SignedEnvelope::seal(keypair, LEGACY_DOMAIN, LEGACY_PAYLOAD_TYPE, self.encode_payload())?)
+    }
+
     /// Checks an envelope (standard or legacy form) and reads the record in it.
     pub fn from_signed_envelope(envelope: &SignedEnvelope) -> Result<PeerRecord, RecordError> {
         let domain = match envelope.payload_type() {
@@ -159,8 +165,8 @@ mod tests {
     fn legacy_form_is_accepted() {
         let key = Keypair::generate_ecdsa();
         let record = PeerRecord::new(&key, addrs());
-        let envelope =
-            SignedEnvelope::seal(&key, LEGACY_DOMAIN, LEGACY_PAYLOAD_TYPE, record.encode_payload()).expect("seals");
+        let envelope = record.to_legacy_signed_envelope(&key).expect("seals");
+        assert_eq!(envelope.payload_type(), LEGACY_PAYLOAD_TYPE);
         assert_eq!(PeerRecord::from_signed_envelope(&envelope), Ok(record.clone()));
         // The legacy type with the standard domain does not verify.
         let mixed = SignedEnvelope::seal(&key, DOMAIN, LEGACY_PAYLOAD_TYPE, record.encode_payload()).expect("seals");

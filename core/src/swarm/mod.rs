@@ -144,8 +144,27 @@ pub enum Event {
 struct Connection {
     id: ConnectionId,
     remote_addr: Multiaddr,
+    /// Answer the remote's identify only after it answered ours (bounded):
+    /// see [`Swarm::await_remote_identify`].
+    answer_after_identify: bool,
     control: yamux::Control,
 }
+
+/// How long, on a connection we dialed, an identify answer waits for our own
+/// identify of the remote (see [`Swarm::await_remote_identify`]).
+const IDENTIFY_ANSWER_WAIT: Duration = Duration::from_secs(2);
+
+/// Our current peer record, sealed in both envelope forms.
+#[derive(Default, Clone)]
+struct SignedRecords {
+    /// Domain `libp2p-peer-record`, type 0x0301: go-libp2p, js-libp2p.
+    standard: Option<SignedEnvelope>,
+    /// Domain `libp2p-routing-state`: the only form rust-libp2p 0.57 verifies.
+    legacy: Option<SignedEnvelope>,
+}
+
+/// The agent-version prefix of rust-libp2p's identify.
+const RUST_LIBP2P_AGENT: &str = "rust-libp2p/";
 
 struct ListenerEntry {
     id: u64,
@@ -162,7 +181,7 @@ pub struct Swarm {
     connections: Mutex<HashMap<PeerId, Vec<Connection>>>,
     peerstore: Mutex<PeerStore>,
     listeners: Mutex<Vec<ListenerEntry>>,
-    signed_record: Mutex<Option<SignedEnvelope>>,
+    signed_record: Mutex<SignedRecords>,
     events: broadcast::Sender<Event>,
     pending_incoming: Arc<Semaphore>,
     shutdown: CancellationToken,
@@ -187,7 +206,7 @@ impl Swarm {
             connections: Mutex::new(HashMap::new()),
             peerstore: Mutex::new(PeerStore::new(config.max_peers)),
             listeners: Mutex::new(Vec::new()),
-            signed_record: Mutex::new(None),
+            signed_record: Mutex::new(SignedRecords::default()),
             events,
             pending_incoming: Arc::new(Semaphore::new(config.max_pending_incoming)),
             shutdown: CancellationToken::new(),
@@ -407,7 +426,10 @@ impl Swarm {
     // ---- connection lifecycle ----
 
     fn register(self: &Arc<Self>, up: upgrade::Upgraded, remote: Multiaddr, outbound: bool) -> Result<(), SwarmError> {
-        let upgrade::Upgraded { peer, public_key, control, incoming } = up;
+        let upgrade::Upgraded { peer, public_key, control, incoming, remote_offered_muxers } = up;
+        // Two lp2p nodes both offer muxers, and then only the dialer waits, so
+        // they never wait on each other.
+        let answer_after_identify = outbound || !remote_offered_muxers;
         let id = ConnectionId(self.next_id.fetch_add(1, Ordering::Relaxed));
         {
             let mut conns = lock(&self.connections);
@@ -430,6 +452,7 @@ impl Swarm {
             conns.entry(peer).or_default().push(Connection {
                 id,
                 remote_addr: remote.clone(),
+                answer_after_identify,
                 control: control.clone(),
             });
         }
@@ -444,7 +467,7 @@ impl Swarm {
         }
         self.emit(Event::ConnectionEstablished { peer, connection: id, addr: remote.clone(), outbound });
         let swarm = Arc::clone(self);
-        let conn = Connection { id, remote_addr: remote, control };
+        let conn = Connection { id, remote_addr: remote, answer_after_identify, control };
         self.tasks.spawn(async move { swarm.serve_connection(peer, conn, incoming).await });
         let swarm = Arc::clone(self);
         self.tasks.spawn(async move { swarm.identify_peer(peer).await });
@@ -461,7 +484,8 @@ impl Swarm {
             let Some(stream) = stream else { break };
             let swarm = Arc::clone(&self);
             let observed = conn.remote_addr.clone();
-            self.tasks.spawn(async move { swarm.handle_inbound_stream(peer, observed, stream).await });
+            let wait = conn.answer_after_identify;
+            self.tasks.spawn(async move { swarm.handle_inbound_stream(peer, observed, wait, stream).await });
         }
         conn.control.close().await;
         {
@@ -487,7 +511,13 @@ impl Swarm {
         protocols
     }
 
-    async fn handle_inbound_stream(self: Arc<Self>, peer: PeerId, observed: Multiaddr, stream: yamux::YamuxStream) {
+    async fn handle_inbound_stream(
+        self: Arc<Self>,
+        peer: PeerId,
+        observed: Multiaddr,
+        answer_after_identify: bool,
+        stream: yamux::YamuxStream,
+    ) {
         let supported = self.supported_protocols();
         let negotiated =
             tokio::time::timeout(self.config.stream_timeout, negotiate::listener_select(stream, &supported)).await;
@@ -514,15 +544,18 @@ impl Swarm {
                 }
             }
             identify::PROTOCOL => {
+                if answer_after_identify {
+                    self.await_remote_identify(peer).await;
+                }
                 let info = self.local_identify_info(Some(observed));
-                let envelope = lock(&self.signed_record).clone();
+                let envelope = self.signed_record_for(&peer);
                 let sent = tokio::time::timeout(limit, identify::send(&mut stream, &info, envelope.as_ref())).await;
                 if !matches!(sent, Ok(Ok(()))) {
                     tracing::debug!(%peer, "sending identify failed");
                 }
             }
             identify::PUSH_PROTOCOL => match tokio::time::timeout(limit, identify::receive(&mut stream)).await {
-                Ok(Ok(info)) => self.record_identify(peer, info),
+                Ok(Ok(info)) => Arc::clone(&self).record_identify(peer, info),
                 _ => tracing::debug!(%peer, "identify push failed"),
             },
             _ => {
@@ -600,14 +633,26 @@ impl Swarm {
 
     fn refresh_signed_record(&self) {
         let record = PeerRecord::new(&self.keypair, self.listen_addrs());
-        let envelope = match record.to_signed_envelope(&self.keypair) {
-            Ok(envelope) => Some(envelope),
-            Err(e) => {
+        let sealed = (record.to_signed_envelope(&self.keypair), record.to_legacy_signed_envelope(&self.keypair));
+        let records = match sealed {
+            (Ok(standard), Ok(legacy)) => SignedRecords { standard: Some(standard), legacy: Some(legacy) },
+            (Err(e), _) | (_, Err(e)) => {
                 tracing::warn!(error = %e, "could not sign our peer record");
-                None
+                SignedRecords::default()
             }
         };
-        *lock(&self.signed_record) = envelope;
+        *lock(&self.signed_record) = records;
+    }
+
+    /// The envelope form `peer` can verify: the legacy one for rust-libp2p
+    /// (known from its identify), the standard one otherwise.
+    fn signed_record_for(&self, peer: &PeerId) -> Option<SignedEnvelope> {
+        let is_rust = self
+            .peer_info(peer)
+            .and_then(|info| info.agent_version)
+            .is_some_and(|agent| agent.starts_with(RUST_LIBP2P_AGENT));
+        let records = lock(&self.signed_record);
+        if is_rust { records.legacy.clone() } else { records.standard.clone() }
     }
 
     /// Asks `peer` who it is and records the answer.
@@ -624,16 +669,18 @@ impl Swarm {
             outcome = result => outcome,
         };
         match outcome {
-            Ok(info) => self.record_identify(peer, info),
+            Ok(info) => Arc::clone(&self).record_identify(peer, info),
             Err(e) => tracing::debug!(%peer, error = %e, "identify failed"),
         }
     }
 
-    fn record_identify(&self, peer: PeerId, info: identify::Info) {
+    fn record_identify(self: Arc<Self>, peer: PeerId, info: identify::Info) {
         if info.public_key.to_peer_id() != peer {
             tracing::debug!(%peer, "identify carries another peer's key; ignored");
             return;
         }
+        let newly_rust = info.agent_version.starts_with(RUST_LIBP2P_AGENT)
+            && lock(&self.peerstore).peer_info(&peer, Instant::now()).is_none_or(|p| p.agent_version.is_none());
         {
             let mut store = lock(&self.peerstore);
             let now = Instant::now();
@@ -647,27 +694,58 @@ impl Swarm {
             }
         }
         self.emit(Event::Identified { peer, info: Box::new(info) });
+        if newly_rust {
+            // Our first answer may have crossed its request before we knew it
+            // was rust-libp2p: push the record in the form it verifies.
+            self.push_identify(peer);
+        }
+    }
+
+    /// Waits (bounded) until `peer` has answered our identify. The peer
+    /// record form we send depends on the remote's implementation, and
+    /// rust-libp2p accepts a record only in the identify answer, not in a
+    /// later push.
+    async fn await_remote_identify(&self, peer: PeerId) {
+        let mut events = self.events.subscribe();
+        if self.peer_info(&peer).is_some_and(|info| info.agent_version.is_some()) {
+            return;
+        }
+        let identified = async {
+            loop {
+                match events.recv().await {
+                    Ok(Event::Identified { peer: p, .. }) if p == peer => return,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                    _ => {}
+                }
+            }
+        };
+        let _ = tokio::time::timeout(IDENTIFY_ANSWER_WAIT, identified).await;
     }
 
     /// Tells every connected peer our current listen addresses and protocols.
     fn push_identify_to_all(self: &Arc<Self>) {
         for peer in self.connected_peers() {
-            let swarm = Arc::clone(self);
-            self.tasks.spawn(async move {
-                let push = async {
-                    let mut stream = swarm.new_stream(peer, identify::PUSH_PROTOCOL).await?;
-                    let info = swarm.local_identify_info(None);
-                    let envelope = lock(&swarm.signed_record).clone();
-                    identify::send(&mut stream, &info, envelope.as_ref()).await?;
-                    Ok::<_, SwarmError>(())
-                };
-                match tokio::time::timeout(swarm.config.exchange_timeout, push).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "identify push failed"),
-                    Err(_) => tracing::debug!(%peer, "identify push timed out"),
-                }
-            });
+            self.push_identify(peer);
         }
+    }
+
+    /// Tells `peer` our current listen addresses and protocols.
+    fn push_identify(self: &Arc<Self>, peer: PeerId) {
+        let swarm = Arc::clone(self);
+        self.tasks.spawn(async move {
+            let push = async {
+                let mut stream = swarm.new_stream(peer, identify::PUSH_PROTOCOL).await?;
+                let info = swarm.local_identify_info(None);
+                let envelope = swarm.signed_record_for(&peer);
+                identify::send(&mut stream, &info, envelope.as_ref()).await?;
+                Ok::<_, SwarmError>(())
+            };
+            match tokio::time::timeout(swarm.config.exchange_timeout, push).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "identify push failed"),
+                Err(_) => tracing::debug!(%peer, "identify push timed out"),
+            }
+        });
     }
 
     // ---- peer store ----

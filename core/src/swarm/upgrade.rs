@@ -22,6 +22,8 @@ pub struct Upgraded {
     pub control: yamux::Control,
     /// Streams the remote opens.
     pub incoming: yamux::Incoming,
+    /// Whether the remote offered muxers inside Noise (lp2p and go-libp2p do).
+    pub remote_offered_muxers: bool,
 }
 
 /// The muxers we offer, in order of preference.
@@ -58,7 +60,8 @@ where
         step(Step::SecurityNegotiation, limit, negotiate::dialer_select(io, &security, Version::V1Lazy)).await?;
     let muxers = muxer_protocols();
     let secured = step(Step::Handshake, limit, noise::upgrade_outbound(io, local, expected, &muxers)).await?;
-    let (peer, public_key) = (secured.remote_peer, secured.remote_public_key);
+    let (peer, public_key, remote_offered_muxers) =
+        (secured.remote_peer, secured.remote_public_key, secured.remote_offered_muxers);
     let (control, incoming) = if secured.muxer.as_deref() == Some(yamux::PROTOCOL) {
         yamux::spawn(secured.stream, yamux::Mode::Client, config.clone())
     } else {
@@ -67,7 +70,7 @@ where
                 .await?;
         yamux::spawn(io, yamux::Mode::Client, config.clone())
     };
-    Ok(Upgraded { peer, public_key, control, incoming })
+    Ok(Upgraded { peer, public_key, control, incoming, remote_offered_muxers })
 }
 
 /// Upgrades a connection a remote dialed to us.
@@ -79,12 +82,13 @@ where
     let (_, io) = step(Step::SecurityNegotiation, limit, negotiate::listener_select(io, &security)).await?;
     let muxers = muxer_protocols();
     let secured = step(Step::Handshake, limit, noise::upgrade_inbound(io, local, &muxers)).await?;
-    let (peer, public_key) = (secured.remote_peer, secured.remote_public_key);
+    let (peer, public_key, remote_offered_muxers) =
+        (secured.remote_peer, secured.remote_public_key, secured.remote_offered_muxers);
     let (control, incoming) = if secured.muxer.as_deref() == Some(yamux::PROTOCOL) {
         yamux::spawn(secured.stream, yamux::Mode::Server, config.clone())
     } else {
         let (_, io) = step(Step::MuxerNegotiation, limit, negotiate::listener_select(secured.stream, &muxers)).await?;
         yamux::spawn(io, yamux::Mode::Server, config.clone())
     };
-    Ok(Upgraded { peer, public_key, control, incoming })
+    Ok(Upgraded { peer, public_key, control, incoming, remote_offered_muxers })
 }

@@ -26,6 +26,9 @@ pub struct Remote {
     pub public_key: PublicKey,
     /// The muxer both sides agreed through the extension, if any.
     pub muxer: Option<String>,
+    /// Whether the remote listed any muxer in the extension (lp2p, go-libp2p
+    /// do; rust-libp2p does not).
+    pub offered_muxers: bool,
 }
 
 /// A handshake in progress.
@@ -145,8 +148,9 @@ impl Handshake {
         } else {
             initiator_list.iter().find(|m| responder_list.contains(m)).cloned()
         };
+        let offered_muxers = !remote_muxers.is_empty();
         let transport = self.state.into_transport_mode()?;
-        Ok((transport, Remote { peer: public_key.to_peer_id(), public_key, muxer }))
+        Ok((transport, Remote { peer: public_key.to_peer_id(), public_key, muxer, offered_muxers }))
     }
 }
 

@@ -68,6 +68,8 @@ pub struct NoiseOutput<T> {
     /// The muxer agreed inside the handshake; `None` means: negotiate one
     /// with multistream-select.
     pub muxer: Option<String>,
+    /// Whether the remote listed any muxer in the handshake extension.
+    pub remote_offered_muxers: bool,
 }
 
 async fn send<T: AsyncWrite + Unpin>(io: &mut T, message: &[u8]) -> Result<(), NoiseError> {
@@ -107,6 +109,7 @@ where
         remote_peer: remote.peer,
         remote_public_key: remote.public_key,
         muxer: remote.muxer,
+        remote_offered_muxers: remote.offered_muxers,
     })
 }
 
