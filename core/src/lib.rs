@@ -15,6 +15,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod identity;
 pub mod multiaddr;
 pub mod muxer;

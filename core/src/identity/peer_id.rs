@@ -22,22 +22,31 @@ const MAX_MULTIHASH_LEN: usize = 2 + MAX_INLINE_KEY_LENGTH;
 /// Why bytes or text are not a peer ID.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PeerIdError {
+    /// A varint of the multihash is malformed.
     #[error("invalid multihash: {0}")]
     Varint(#[from] varint::VarintError),
+    /// The digest length does not match the bytes.
     #[error("multihash is truncated or has trailing bytes")]
     BadLength,
+    /// Neither identity nor SHA2-256.
     #[error("unsupported multihash code {0:#x} (want identity or sha2-256)")]
     UnsupportedHash(u64),
+    /// An inlined key longer than 42 bytes.
     #[error("identity multihash of {0} bytes exceeds 42")]
     InlineKeyTooLong(usize),
+    /// A SHA-256 digest that is not 32 bytes.
     #[error("sha2-256 digest must be 32 bytes, got {0}")]
     BadDigestLength(usize),
+    /// Not valid base58btc.
     #[error("invalid base58btc text")]
     Base58,
+    /// An unknown or malformed multibase string.
     #[error("invalid multibase text")]
     Multibase,
+    /// A CID of another version.
     #[error("CID is not version 1")]
     CidVersion,
+    /// A CID whose codec is not libp2p-key.
     #[error("CID codec {0:#x} is not libp2p-key (0x72)")]
     CidCodec(u64),
 }

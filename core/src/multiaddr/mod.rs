@@ -38,7 +38,12 @@ pub enum Error {
     MissingValue(&'static str),
     /// The value does not parse for its protocol.
     #[error("invalid value for {protocol}: {reason}")]
-    InvalidValue { protocol: &'static str, reason: &'static str },
+    InvalidValue {
+        /// The protocol whose value is bad.
+        protocol: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// Binary input ended inside a component.
     #[error("multiaddr bytes are truncated")]
     Truncated,

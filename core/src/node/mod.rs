@@ -1,8 +1,9 @@
 //! The public face of lp2p: build a [`Node`], listen, dial, set stream
 //! handlers, open streams, ping, query the peer store, follow events.
 //!
-//! ```no_run
-//! # async fn demo() -> Result<(), lp2p::Error> {
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), lp2p::Error> {
 //! use tokio::io::{AsyncReadExt, AsyncWriteExt};
 //!
 //! let server = lp2p::Node::builder().listen("/ip4/127.0.0.1/tcp/0".parse()?).build()?;
@@ -22,6 +23,8 @@
 //! stream.read_to_end(&mut echoed).await?;
 //! assert_eq!(echoed, b"hi");
 //! println!("rtt {:?}", client.ping(peer).await?);
+//! client.shutdown().await;
+//! server.shutdown().await;
 //! # Ok(()) }
 //! ```
 

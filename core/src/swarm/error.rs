@@ -61,7 +61,12 @@ pub enum SwarmError {
     Noise(NoiseError),
     /// The remote is not the peer the address named.
     #[error("peer id mismatch: dialed {expected}, reached {actual}")]
-    PeerIdMismatch { expected: PeerId, actual: PeerId },
+    PeerIdMismatch {
+        /// The peer the address named.
+        expected: PeerId,
+        /// The peer that answered.
+        actual: PeerId,
+    },
     /// The muxer failed.
     #[error("yamux: {0}")]
     Muxer(#[from] YamuxError),
@@ -76,7 +81,12 @@ pub enum SwarmError {
     NoAddresses(PeerId),
     /// Every known address of the peer failed.
     #[error("could not reach {peer}: {last}")]
-    Unreachable { peer: PeerId, last: Box<SwarmError> },
+    Unreachable {
+        /// The peer.
+        peer: PeerId,
+        /// The error of the last address tried.
+        last: Box<SwarmError>,
+    },
     /// The address does not end in a form we can dial.
     #[error("cannot dial {0}")]
     InvalidAddress(Multiaddr),

@@ -13,7 +13,12 @@ pub enum FrameError {
     Varint(#[from] VarintError),
     /// The announced length exceeds what the caller accepts.
     #[error("frame of {len} bytes exceeds the limit of {max}")]
-    TooLarge { len: usize, max: usize },
+    TooLarge {
+        /// The announced length.
+        len: usize,
+        /// The caller's limit.
+        max: usize,
+    },
     /// The stream ended inside a frame.
     #[error("stream ended inside a frame")]
     UnexpectedEof,
