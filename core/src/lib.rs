@@ -29,6 +29,9 @@ pub mod swarm;
 pub mod transport;
 pub mod wire;
 
+#[cfg(test)]
+mod testutil;
+
 pub use identity::{Keypair, PeerId, PublicKey};
 pub use multiaddr::{Multiaddr, Protocol};
 pub use node::{Error, Events, Node, NodeBuilder, Stream};

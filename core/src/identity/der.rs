@@ -171,12 +171,7 @@ mod tests {
         for cut in 0..spki.len() {
             assert_eq!(rsa_spki_to_pkcs1(&spki[..cut]), None);
         }
-        let mut state = 77u64;
-        for _ in 0..5_000 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let bytes: Vec<u8> = (0..(state % 64) as usize).map(|i| (state >> (i % 8)) as u8).collect();
+        for bytes in crate::testutil::random_inputs(77, 5_000, 64) {
             let _ = rsa_spki_to_pkcs1(&bytes);
             let _ = rsa_modulus_bits(&bytes);
             let _ = p256_sec1_parse(&bytes);

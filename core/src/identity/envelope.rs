@@ -167,12 +167,7 @@ mod tests {
             SignedEnvelope::decode_and_verify(&vec![0u8; MAX_ENVELOPE_LEN + 1], "d"),
             Err(EnvelopeError::TooLarge)
         );
-        let mut state = 5u64;
-        for _ in 0..3_000 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let bytes: Vec<u8> = (0..(state % 200) as usize).map(|i| (state >> (i % 8)) as u8).collect();
+        for bytes in crate::testutil::random_inputs(5, 3_000, 200) {
             assert!(SignedEnvelope::decode_and_verify(&bytes, "d").is_err());
         }
     }

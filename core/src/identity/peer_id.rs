@@ -240,13 +240,7 @@ mod tests {
 
     #[test]
     fn random_bytes_never_panic() {
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        for _ in 0..5_000 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let len = (state % 48) as usize;
-            let bytes: Vec<u8> = (0..len).map(|i| (state >> (i % 8 * 8)) as u8).collect();
+        for bytes in crate::testutil::random_inputs(0x9e37_79b9, 5_000, 48) {
             let _ = PeerId::from_bytes(&bytes);
         }
     }

@@ -204,16 +204,7 @@ fn oversized_and_unknown_binary_is_rejected() {
 
 #[test]
 fn random_input_never_panics() {
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    for _ in 0..20_000 {
-        let len = (next() % 40) as usize;
-        let bytes: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+    for bytes in crate::testutil::random_inputs(0x2545_f491, 20_000, 40) {
         if let Ok(addr) = Multiaddr::from_bytes(&bytes) {
             // Whatever decodes must print and parse back to the same address.
             let text = addr.to_string();

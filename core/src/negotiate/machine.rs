@@ -386,12 +386,7 @@ mod tests {
             // A strict prefix never completes and never errors.
             assert!(matches!(listener.handle_input(&all[..cut]), Ok(None)), "cut {cut}");
         }
-        let mut state = 99u64;
-        for _ in 0..10_000 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let bytes: Vec<u8> = (0..(state % 64) as usize).map(|i| (state >> (i % 8)) as u8).collect();
+        for bytes in crate::testutil::random_inputs(99, 10_000, 64) {
             let _ = ListenerSelect::new(&names(&["/a"])).handle_input(&bytes);
             let _ = DialerSelect::new(&names(&["/a"])).map(|mut d| d.handle_input(&bytes));
             let _ = Message::decode(&bytes, true);

@@ -267,12 +267,7 @@ mod tests {
         let big = vec![0u8; MAX_LEN + 10];
         let mut reader = &big[..];
         assert!(matches!(receive(&mut reader).await, Err(IdentifyError::TooLarge)));
-        let mut state = 3u64;
-        for _ in 0..3_000 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let bytes: Vec<u8> = (0..(state % 200) as usize).map(|i| (state >> (i % 8)) as u8).collect();
+        for bytes in crate::testutil::random_inputs(3, 3_000, 200) {
             let _ = decode(&bytes);
             let _ = merge_frames(&bytes);
         }

@@ -117,14 +117,8 @@ mod tests {
 
     #[test]
     fn random_input_never_panics() {
-        let mut state = 0x1234_5678_u64;
-        for _ in 0..10_000 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let bytes = state.to_le_bytes();
-            let len = (state % 10) as usize;
-            let _ = decode(&bytes[..len.min(8)]);
+        for bytes in crate::testutil::random_inputs(0x1234_5678, 10_000, 12) {
+            let _ = decode(&bytes);
         }
     }
 }

@@ -655,13 +655,8 @@ mod tests {
 
     #[test]
     fn truncated_and_random_input_never_panics() {
-        let mut state = 17u64;
-        for _ in 0..3_000 {
+        for bytes in crate::testutil::random_inputs(17, 3_000, 100) {
             let (_, mut b, now) = pair();
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let bytes: Vec<u8> = (0..(state % 100) as usize).map(|i| (state >> (i % 8 * 7)) as u8).collect();
             let _ = b.handle_input(&bytes, now);
         }
     }

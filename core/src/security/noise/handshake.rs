@@ -233,4 +233,30 @@ mod tests {
         assert!(r.read(&[1, 2, 3]).is_err());
         assert!(matches!(r.read(&vec![0u8; MAX_MESSAGE_LEN + 1]), Err(NoiseError::MessageTooLong)));
     }
+
+    #[test]
+    fn random_and_truncated_payloads_are_typed_errors() {
+        let a = Keypair::generate_ed25519();
+        let b = Keypair::generate_ed25519();
+        let honest = Handshake::responder(&b, &muxers(&["/yamux/1.0.0"])).expect("init").payload;
+        let truncated = (0..honest.len()).map(|cut| honest[..cut].to_vec());
+        for payload in truncated.chain(crate::testutil::random_inputs(11, 300, 300)) {
+            let mut i = Handshake::initiator(&a, None, &[]).expect("init");
+            let mut r = Handshake::responder(&b, &[]).expect("init");
+            // The responder sends these bytes, encrypted, as its payload in message 2.
+            r.payload = payload;
+            r.read(&i.write().expect("msg1")).expect("read 1");
+            let result = i.read(&r.write().expect("msg2"));
+            assert!(
+                matches!(
+                    result,
+                    Err(NoiseError::InvalidPayload
+                        | NoiseError::MissingIdentity
+                        | NoiseError::InvalidKey(_)
+                        | NoiseError::BadSignature)
+                ),
+                "{result:?}"
+            );
+        }
+    }
 }
