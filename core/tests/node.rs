@@ -304,3 +304,37 @@ fn node_without_a_runtime_starts_its_own() {
     drop(client);
     drop(server);
 }
+
+#[tokio::test]
+async fn several_connections_to_one_peer_and_closing_one() {
+    let server = echo_node("/ip4/127.0.0.1/tcp/0");
+    let client = Node::builder().build().expect("node starts");
+    let mut events = client.events();
+    // Without /p2p/ there is nothing to reuse: each dial opens a connection.
+    let bare = server.listen_addrs()[0].clone();
+    let peer = within("dial", client.dial(bare.clone())).await.expect("dial 1");
+    assert_eq!(within("dial", client.dial(bare)).await.expect("dial 2"), peer);
+    let mut ids = Vec::new();
+    while ids.len() < 2 {
+        ids.push(
+            wait_for(&mut events, "established", |e| match e {
+                Event::ConnectionEstablished { peer: p, connection, outbound: true, .. } if p == peer => {
+                    Some(connection)
+                }
+                _ => None,
+            })
+            .await,
+        );
+    }
+    assert_ne!(ids[0], ids[1]);
+    assert!(client.close_connection(ids[0]).await);
+    let closed = wait_for(&mut events, "closed", |e| match e {
+        Event::ConnectionClosed { connection, .. } => Some(connection),
+        _ => None,
+    })
+    .await;
+    assert_eq!(closed, ids[0]);
+    assert!(client.is_connected(&peer), "the other connection stays open");
+    assert_eq!(echo(&client, peer, b"still here").await, b"still here");
+    assert!(!client.close_connection(ids[0]).await, "already closed");
+}

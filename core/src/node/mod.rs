@@ -44,7 +44,7 @@ pub use stream::Stream;
 use crate::identity::{Keypair, PeerId};
 use crate::multiaddr::{Multiaddr, Protocol};
 use crate::peerstore::PeerInfo;
-use crate::swarm::{self, Event, Swarm};
+use crate::swarm::{self, ConnectionId, Event, Swarm};
 
 /// How long [`Node::shutdown`] waits for tasks to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -288,6 +288,12 @@ impl Node {
     /// Peers with an open connection.
     pub fn connected_peers(&self) -> Vec<PeerId> {
         self.swarm().connected_peers()
+    }
+
+    /// Closes one connection (GoAway, then close). Returns whether it was open.
+    pub async fn close_connection(&self, connection: ConnectionId) -> bool {
+        let swarm = Arc::clone(self.swarm());
+        self.on_runtime(async move { Ok(swarm.close_connection(connection).await) }).await.unwrap_or(false)
     }
 
     /// Closes every connection to `peer`.

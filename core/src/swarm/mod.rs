@@ -259,7 +259,9 @@ impl Swarm {
         let stop = self.shutdown.child_token();
         lock(&self.listeners).push(ListenerEntry { id, addr: bound.clone(), stop: stop.clone() });
         self.refresh_signed_record();
-        self.emit(Event::NewListenAddr { addr: bound.clone() });
+        for addr in transport::reachable_addrs(&bound) {
+            self.emit(Event::NewListenAddr { addr });
+        }
         let swarm = Arc::clone(self);
         self.tasks.spawn(async move { swarm.accept_loop(id, listener, stop).await });
         self.push_identify_to_all();
@@ -278,9 +280,10 @@ impl Swarm {
         }
     }
 
-    /// The addresses we listen on (without `/p2p/`).
+    /// The addresses we listen on (without `/p2p/`). A listener on an
+    /// unspecified IP is listed under each interface address.
     pub fn listen_addrs(&self) -> Vec<Multiaddr> {
-        lock(&self.listeners).iter().map(|l| l.addr.clone()).collect()
+        lock(&self.listeners).iter().flat_map(|l| transport::reachable_addrs(&l.addr)).collect()
     }
 
     async fn accept_loop(self: Arc<Self>, id: u64, mut listener: Listener, stop: CancellationToken) {
@@ -324,7 +327,9 @@ impl Swarm {
         };
         if let Some(addr) = addr {
             self.refresh_signed_record();
-            self.emit(Event::ExpiredListenAddr { addr });
+            for addr in transport::reachable_addrs(&addr) {
+                self.emit(Event::ExpiredListenAddr { addr });
+            }
         }
     }
 
@@ -413,6 +418,22 @@ impl Swarm {
     pub fn connected_peers(&self) -> Vec<PeerId> {
         let conns = lock(&self.connections);
         conns.iter().filter(|(_, list)| list.iter().any(|c| !c.control.is_closed())).map(|(p, _)| *p).collect()
+    }
+
+    /// Closes one connection. Returns whether it was open.
+    pub async fn close_connection(&self, id: ConnectionId) -> bool {
+        let control = lock(&self.connections)
+            .values()
+            .flat_map(|list| list.iter())
+            .find(|c| c.id == id)
+            .map(|c| c.control.clone());
+        match control {
+            Some(control) => {
+                control.close().await;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Closes every connection to `peer`.

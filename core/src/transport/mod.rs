@@ -96,6 +96,34 @@ impl Listener {
     }
 }
 
+/// The addresses a listener on `addr` is reachable at: an unspecified IP
+/// (`0.0.0.0`, `::`) becomes every interface address of that family, since
+/// peers cannot dial the unspecified address. Other addresses are returned as
+/// they are.
+pub fn reachable_addrs(addr: &Multiaddr) -> Vec<Multiaddr> {
+    let mut iter = addr.iter();
+    let (want_v4, rest): (bool, Vec<Protocol>) = match iter.next() {
+        Some(Protocol::Ip4(ip)) if ip.is_unspecified() => (true, iter.collect()),
+        Some(Protocol::Ip6(ip)) if ip.is_unspecified() => (false, iter.collect()),
+        _ => return vec![addr.clone()],
+    };
+    let Ok(interfaces) = if_addrs::get_if_addrs() else {
+        return vec![addr.clone()];
+    };
+    let mut out: Vec<Multiaddr> = interfaces
+        .into_iter()
+        .filter_map(|iface| match iface.ip() {
+            std::net::IpAddr::V4(ip) if want_v4 => Some(Protocol::Ip4(ip)),
+            std::net::IpAddr::V6(ip) if !want_v4 && !iface.is_link_local() => Some(Protocol::Ip6(ip)),
+            _ => None,
+        })
+        .map(|ip| std::iter::once(ip).chain(rest.iter().cloned()).collect())
+        .collect();
+    out.sort();
+    out.dedup();
+    if out.is_empty() { vec![addr.clone()] } else { out }
+}
+
 /// `addr` without its trailing `/p2p/<id>`, if any.
 pub fn without_p2p(addr: &Multiaddr) -> Multiaddr {
     let mut addr = addr.clone();

@@ -158,6 +158,17 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn unspecified_listen_address_expands_to_interfaces() {
+        let listener = TcpListener::bind(&"/ip4/0.0.0.0/tcp/0".parse().expect("valid")).expect("bind");
+        let expanded = super::super::reachable_addrs(listener.local_addr());
+        let loopback = expanded.iter().find(|a| a.to_string().starts_with("/ip4/127.0.0.1/tcp/"));
+        assert!(loopback.is_some(), "{expanded:?}");
+        assert!(expanded.iter().all(|a| !a.to_string().starts_with("/ip4/0.0.0.0")));
+        let specific: Multiaddr = "/ip4/127.0.0.1/tcp/5".parse().expect("valid");
+        assert_eq!(super::super::reachable_addrs(&specific), vec![specific]);
+    }
+
+    #[tokio::test]
     async fn dns_localhost_resolves() {
         let mut listener = TcpListener::bind(&"/ip4/127.0.0.1/tcp/0".parse().expect("valid")).expect("bind");
         let port = listener.local_addr().iter().nth(1);
