@@ -338,3 +338,27 @@ async fn several_connections_to_one_peer_and_closing_one() {
     assert_eq!(echo(&client, peer, b"still here").await, b"still here");
     assert!(!client.close_connection(ids[0]).await, "already closed");
 }
+
+#[tokio::test]
+async fn identify_push_announces_a_new_protocol() {
+    let server = echo_node("/ip4/127.0.0.1/tcp/0");
+    let client = Node::builder().build().expect("node starts");
+    let mut events = client.events();
+    let peer = within("dial", client.dial(server.listen_addrs_with_peer_id()[0].clone())).await.expect("dial");
+    wait_for(&mut events, "first identify", |e| match e {
+        Event::Identified { peer: p, .. } if p == peer => Some(()),
+        _ => None,
+    })
+    .await;
+    assert!(!client.peer_info(&peer).expect("known").protocols.iter().any(|p| p == "/new/1.0.0"));
+    server.set_stream_handler("/new/1.0.0", |_stream: Stream| async {});
+    let pushed = wait_for(&mut events, "identify push", |e| match e {
+        Event::Identified { peer: p, info } if p == peer && info.protocols.iter().any(|x| x == "/new/1.0.0") => {
+            Some(info)
+        }
+        _ => None,
+    })
+    .await;
+    assert!(pushed.signed_peer_record.is_some());
+    assert!(client.peer_info(&peer).expect("known").protocols.iter().any(|p| p == "/new/1.0.0"));
+}
