@@ -5,6 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use lp2p::{Error, Event, Multiaddr, Node, PeerId, Stream};
+use lp2p_tests::pattern;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const STEP: Duration = Duration::from_secs(10);
@@ -55,18 +56,6 @@ async fn wait_for<T>(events: &mut lp2p::Events, what: &str, mut pick: impl FnMut
         }
     })
     .await
-}
-
-fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
 }
 
 #[tokio::test]
