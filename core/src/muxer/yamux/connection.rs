@@ -144,6 +144,13 @@ impl Connection {
         std::mem::take(&mut self.output)
     }
 
+    /// Swaps the bytes to send into `buf` (which must be empty), handing the
+    /// machine `buf`'s allocation to fill next: no allocation per round.
+    pub fn swap_output(&mut self, buf: &mut Vec<u8>) {
+        buf.clear();
+        std::mem::swap(buf, &mut self.output);
+    }
+
     /// Whether there is anything to send.
     pub fn has_output(&self) -> bool {
         !self.output.is_empty()
@@ -199,34 +206,50 @@ impl Connection {
         if let Some(e) = &self.error {
             return Err(e.clone());
         }
-        self.input.extend_from_slice(bytes);
-        let mut consumed = 0;
-        let result = loop {
-            let rest = &self.input[consumed..];
-            let header = match Header::decode(rest) {
-                Ok(Some(h)) => h,
-                Ok(None) => break Ok(()),
-                Err(e) => break Err(e),
-            };
-            let payload_len = if header.kind == FrameType::Data { header.length as usize } else { 0 };
-            if header.kind == FrameType::Data && payload_len > self.config.max_window as usize {
-                break Err(YamuxError::Protocol("data frame larger than any window"));
-            }
-            if rest.len() < HEADER_LEN + payload_len {
-                break Ok(());
-            }
-            let start = consumed + HEADER_LEN;
-            let payload = self.input[start..start + payload_len].to_vec();
-            consumed = start + payload_len;
-            if let Err(e) = self.handle_frame(header, &payload, now) {
-                break Err(e);
-            }
+        // Whole frames are read straight from `bytes`; only a trailing partial
+        // frame is kept for the next call.
+        let result = if self.input.is_empty() {
+            let (consumed, result) = self.process(bytes, now);
+            self.input.extend_from_slice(&bytes[consumed..]);
+            result
+        } else {
+            self.input.extend_from_slice(bytes);
+            let input = std::mem::take(&mut self.input);
+            let (consumed, result) = self.process(&input, now);
+            self.input = input;
+            self.input.drain(..consumed);
+            result
         };
-        self.input.drain(..consumed);
         match result {
             Ok(()) => Ok(()),
             Err(YamuxError::Protocol(reason)) => Err(self.protocol_error(reason)),
             Err(e) => Err(e),
+        }
+    }
+
+    /// Handles the complete frames at the start of `buf`: how many bytes they
+    /// took, and whether they were valid.
+    fn process(&mut self, buf: &[u8], now: Instant) -> (usize, Result<(), YamuxError>) {
+        let mut consumed = 0;
+        loop {
+            let rest = &buf[consumed..];
+            let header = match Header::decode(rest) {
+                Ok(Some(h)) => h,
+                Ok(None) => return (consumed, Ok(())),
+                Err(e) => return (consumed, Err(e)),
+            };
+            let payload_len = if header.kind == FrameType::Data { header.length as usize } else { 0 };
+            if header.kind == FrameType::Data && payload_len > self.config.max_window as usize {
+                return (consumed, Err(YamuxError::Protocol("data frame larger than any window")));
+            }
+            if rest.len() < HEADER_LEN + payload_len {
+                return (consumed, Ok(()));
+            }
+            let payload = &rest[HEADER_LEN..HEADER_LEN + payload_len];
+            if let Err(e) = self.handle_frame(header, payload, now) {
+                return (consumed, Err(e));
+            }
+            consumed += HEADER_LEN + payload_len;
         }
     }
 

@@ -203,7 +203,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             if self.wpos == self.wbuf.len() {
                 let mut shared = lock(&self.shared);
                 if shared.conn.has_output() {
-                    self.wbuf = shared.conn.take_output();
+                    shared.conn.swap_output(&mut self.wbuf);
                     self.wpos = 0;
                 } else if shared.close_requested && !self.needs_flush {
                     return Poll::Ready(Ok(()));
