@@ -150,8 +150,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Negotiated<T> {
             }
             match machine.handle_input(buf.filled()) {
                 Ok(Some(DialerOutcome::Selected(_))) => {
-                    let machine = std::mem::replace(machine, Box::new(DialerSelect::list()));
-                    self.state = State::Done { leftover: machine.into_leftover(), pos: 0 };
+                    let done = State::Done { leftover: Vec::new(), pos: 0 };
+                    if let State::Lazy { machine, .. } = std::mem::replace(&mut self.state, done) {
+                        self.state = State::Done { leftover: machine.into_leftover(), pos: 0 };
+                    }
                 }
                 Ok(Some(DialerOutcome::Listed(_))) => {
                     return Poll::Ready(Err(NegotiationError::InvalidMessage.into_io()));
