@@ -1,17 +1,24 @@
 # lp2p: the two commands of README.md, and the checks CI runs.
-#   make demo   builds and runs two nodes on loopback that connect and talk
+#   make demo   builds liblp2p and the lp2p-node CLI (C), starts two nodes on
+#               loopback that connect, ping, echo and look each other up
 #   make test   every check and every test (what .ci/run runs)
 
 CARGO ?= cargo
+TARGET_DIR := $(abspath $(or $(CARGO_TARGET_DIR),target))
+LP2P_NODE := examples-c/build/lp2p-node
 
-.PHONY: demo test check fmt-check clippy cargo-test
+.PHONY: demo demo-rust test check fmt-check clippy header-check cargo-test c-test
 
 demo:
+	examples-c/demo.sh
+
+# The same two nodes written against the Rust API.
+demo-rust:
 	$(CARGO) run --release -p lp2p --example demo
 
-test: check cargo-test
+test: check cargo-test c-test
 
-check: fmt-check clippy
+check: fmt-check clippy header-check
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -19,5 +26,20 @@ fmt-check:
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+# include/lp2p.h must be what the pinned cbindgen makes of ffi/src.
+header-check:
+	ffi/tests/header.sh
+
 cargo-test:
 	$(CARGO) test --workspace
+
+# The C ABI from C: the C test suite under ASan+UBSan, the examples, the
+# lp2p-node CLI, an install with pkg-config and CMake, and lp2p-node against
+# rust-libp2p in both directions.
+c-test:
+	$(CARGO) build -p lp2p-ffi
+	LP2P_LIB_DIR=$(TARGET_DIR)/debug ffi/tests/c/run.sh
+	$(MAKE) -C examples-c LP2P_LIB_DIR=$(TARGET_DIR)/debug test
+	examples-c/test-cli.sh
+	examples-c/test-install.sh $(TARGET_DIR)/debug
+	tests/interop-c.sh $(LP2P_NODE)

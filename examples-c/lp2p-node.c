@@ -1,0 +1,805 @@
+/*
+ * lp2p-node: a libp2p node on the command line, written on include/lp2p.h.
+ *
+ *   lp2p-node id     [--key FILE] [--json]
+ *   lp2p-node listen [--listen MULTIADDR]... [--key FILE] [--seconds N] [--json]
+ *   lp2p-node ping   MULTIADDR [--count N] [--json]
+ *   lp2p-node echo   MULTIADDR [--bytes N] [--streams K] [--json]
+ *   lp2p-node chat   (MULTIADDR | --listen MULTIADDR) [--key FILE]
+ *   lp2p-node lookup MULTIADDR [--json]
+ *
+ * Human-readable output by default; with --json one JSON object per line on
+ * stdout (messages and logs on stderr). Exit status 0 on success, 1 with a
+ * message on stderr on failure.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "lp2p.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define AGENT "lp2p-node/" LP2P_VERSION_STRING
+#define ECHO_PROTOCOL "/echo/1.0.0"
+#define CHAT_PROTOCOL "/chat/1.0.0"
+#define MAX_LISTEN 16
+
+static int json;
+static lp2p_node *node; /* freed by finish() */
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static volatile sig_atomic_t stop;
+
+/* ---- output ---- */
+
+static void json_string(FILE *out, const char *s) {
+  fputc('"', out);
+  for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+    switch (*p) {
+      case '"': fputs("\\\"", out); break;
+      case '\\': fputs("\\\\", out); break;
+      case '\n': fputs("\\n", out); break;
+      case '\r': fputs("\\r", out); break;
+      case '\t': fputs("\\t", out); break;
+      default:
+        if (*p < 0x20) fprintf(out, "\\u%04x", *p);
+        else fputc(*p, out);
+    }
+  }
+  fputc('"', out);
+}
+
+static void json_list(FILE *out, const lp2p_string_list *list) {
+  fputc('[', out);
+  for (size_t i = 0; i < lp2p_string_list_len(list); i++) {
+    if (i) fputc(',', out);
+    json_string(out, lp2p_string_list_get(list, i));
+  }
+  fputc(']', out);
+}
+
+static void finish(void) {
+  lp2p_node_free(node); /* no callback runs after this */
+  node = NULL;
+}
+
+static int fail(const char *fmt, ...) {
+  va_list ap;
+  fprintf(stderr, "lp2p-node: ");
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+  finish();
+  return 1;
+}
+
+static int fail_status(const char *what, lp2p_status st) {
+  char msg[512];
+  lp2p_last_error_message(msg, sizeof msg, NULL);
+  return fail("%s: %s (%s)", what, msg, lp2p_status_name((int)st));
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Waits on cv until *flag or timeout_s; returns whether *flag. Holds mu. */
+static int wait_flag_locked(volatile int *flag, double timeout_s) {
+  double deadline = now_s() + timeout_s;
+  while (!*flag && !stop) {
+    double left = deadline - now_s();
+    if (left <= 0) break;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    double wake = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 + (left < 0.2 ? left : 0.2);
+    ts.tv_sec = (time_t)wake;
+    ts.tv_nsec = (long)((wake - (double)ts.tv_sec) * 1e9);
+    pthread_cond_timedwait(&cv, &mu, &ts);
+  }
+  return *flag;
+}
+
+static void on_signal(int sig) {
+  (void)sig;
+  stop = 1;
+}
+
+/* ---- keys and node ---- */
+
+/* Loads the key in `path`, or creates it (mode 0600) if the file does not exist. */
+static lp2p_status load_or_create_key(const char *path, lp2p_keypair **out) {
+  FILE *f = fopen(path, "rb");
+  if (f) {
+    unsigned char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    return lp2p_keypair_from_bytes(buf, n, out);
+  }
+  lp2p_keypair *kp = NULL;
+  lp2p_status st = lp2p_keypair_generate_ed25519(&kp);
+  if (st != LP2P_STATUS_OK) return st;
+  uint8_t *bytes = NULL;
+  size_t len = 0;
+  st = lp2p_keypair_to_bytes(kp, &bytes, &len);
+  if (st != LP2P_STATUS_OK) {
+    lp2p_keypair_free(kp);
+    return st;
+  }
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+  int ok = fd >= 0 && write(fd, bytes, len) == (ssize_t)len;
+  if (fd >= 0) close(fd);
+  lp2p_bytes_free(bytes, len);
+  if (!ok) {
+    fprintf(stderr, "lp2p-node: cannot write %s: %s\n", path, strerror(errno));
+    lp2p_keypair_free(kp);
+    return LP2P_STATUS_IO;
+  }
+  *out = kp;
+  return LP2P_STATUS_OK;
+}
+
+/* ---- echo service ---- */
+
+static void echo_data(void *ud, const uint8_t *data, size_t len) {
+  lp2p_stream *s = ud;
+  if (lp2p_stream_write(s, data, len, NULL, NULL) != LP2P_STATUS_OK) lp2p_stream_reset(s);
+}
+
+static void echo_end(void *ud, lp2p_status status) {
+  lp2p_stream *s = ud;
+  if (status == LP2P_STATUS_OK) lp2p_stream_close_write(s, NULL, NULL);
+  lp2p_stream_free(s);
+}
+
+static void echo_handler(void *ud, lp2p_stream *s) {
+  (void)ud;
+  if (lp2p_stream_start_reading(s, echo_data, echo_end, s, NULL) != LP2P_STATUS_OK) lp2p_stream_free(s);
+}
+
+/* ---- chat ---- */
+
+static lp2p_stream *chat_stream;
+static volatile int chat_ready, chat_remote_done;
+static char chat_line[4096];
+static size_t chat_line_len;
+
+static void chat_print_line(void) {
+  chat_line[chat_line_len] = 0;
+  if (json) {
+    printf("{\"event\":\"message\",\"text\":");
+    json_string(stdout, chat_line);
+    printf("}\n");
+  } else {
+    printf("%s\n", chat_line);
+  }
+  fflush(stdout);
+  chat_line_len = 0;
+}
+
+static void chat_data(void *ud, const uint8_t *data, size_t len) {
+  (void)ud;
+  pthread_mutex_lock(&mu);
+  for (size_t i = 0; i < len; i++) {
+    if (data[i] == '\n' || chat_line_len == sizeof chat_line - 1) {
+      chat_print_line();
+      if (data[i] == '\n') continue;
+    }
+    chat_line[chat_line_len++] = (char)data[i];
+  }
+  pthread_mutex_unlock(&mu);
+}
+
+static void chat_end(void *ud, lp2p_status status) {
+  (void)ud;
+  pthread_mutex_lock(&mu);
+  if (chat_line_len) chat_print_line();
+  if (status != LP2P_STATUS_OK) fprintf(stderr, "lp2p-node: chat stream ended: %s\n", lp2p_status_name((int)status));
+  chat_remote_done = 1;
+  pthread_cond_broadcast(&cv);
+  pthread_mutex_unlock(&mu);
+}
+
+/* Takes the first inbound chat stream; refuses later ones. */
+static void chat_handler(void *ud, lp2p_stream *s) {
+  (void)ud;
+  pthread_mutex_lock(&mu);
+  int take = chat_stream == NULL;
+  if (take) chat_stream = s;
+  pthread_mutex_unlock(&mu);
+  if (!take) {
+    lp2p_stream_reset(s);
+    lp2p_stream_free(s);
+    return;
+  }
+  lp2p_stream_start_reading(s, chat_data, chat_end, NULL, NULL);
+  pthread_mutex_lock(&mu);
+  chat_ready = 1;
+  pthread_cond_broadcast(&cv);
+  pthread_mutex_unlock(&mu);
+}
+
+/* Starts the node with the key in `key_path` (created if missing), or `kp`,
+   or a fresh key; `serve` adds the echo and chat handlers. */
+static int start_with(const char **listen, int n_listen, const char *key_path, const lp2p_keypair *given, int serve) {
+  lp2p_config *cfg = NULL;
+  lp2p_keypair *kp = NULL;
+  lp2p_status st = lp2p_config_new(&cfg);
+  if (st != LP2P_STATUS_OK) return fail_status("config", st);
+  for (int i = 0; i < n_listen && st == LP2P_STATUS_OK; i++) st = lp2p_config_add_listen_addr(cfg, listen[i]);
+  if (st != LP2P_STATUS_OK) {
+    lp2p_config_free(cfg);
+    return fail_status("listen address", st);
+  }
+  if (key_path) {
+    st = load_or_create_key(key_path, &kp);
+    if (st != LP2P_STATUS_OK) {
+      lp2p_config_free(cfg);
+      return fail_status(key_path, st);
+    }
+    lp2p_config_set_keypair(cfg, kp);
+    lp2p_keypair_free(kp);
+  } else if (given) {
+    lp2p_config_set_keypair(cfg, given);
+  }
+  lp2p_config_set_agent_version(cfg, AGENT);
+  st = lp2p_node_start(cfg, &node);
+  lp2p_config_free(cfg);
+  if (st != LP2P_STATUS_OK) return fail_status("start", st);
+  if (serve) {
+    st = lp2p_node_set_stream_handler(node, ECHO_PROTOCOL, echo_handler, NULL, NULL);
+    if (st == LP2P_STATUS_OK) st = lp2p_node_set_stream_handler(node, CHAT_PROTOCOL, chat_handler, NULL, NULL);
+    if (st != LP2P_STATUS_OK) return fail_status("handlers", st);
+  }
+  return 0;
+}
+
+static int start(const char **listen, int n_listen, const char *key_path, int serve) {
+  return start_with(listen, n_listen, key_path, NULL, serve);
+}
+
+/* ---- subcommands ---- */
+
+static const char *usage_id = "usage: lp2p-node id [--key FILE] [--json]\n"
+                              "Prints the peer ID, public key (base64 protobuf), agent and protocols.\n"
+                              "--key FILE  the key file (created if it does not exist)\n";
+
+static void base64(FILE *out, const uint8_t *p, size_t n) {
+  static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  for (size_t i = 0; i < n; i += 3) {
+    uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
+    fputc(t[v >> 18 & 63], out);
+    fputc(t[v >> 12 & 63], out);
+    fputc(i + 1 < n ? t[v >> 6 & 63] : '=', out);
+    fputc(i + 2 < n ? t[v & 63] : '=', out);
+  }
+}
+
+static int cmd_id(int argc, char **argv) {
+  const char *key = NULL;
+  for (int i = 0; i < argc; i++) {
+    if (!strcmp(argv[i], "--help")) return printf("%s", usage_id), 0;
+    if (!strcmp(argv[i], "--json")) json = 1;
+    else if (!strcmp(argv[i], "--key") && i + 1 < argc) key = argv[++i];
+    else return fprintf(stderr, "%s", usage_id), 1;
+  }
+  lp2p_keypair *kp = NULL;
+  lp2p_status st = key ? load_or_create_key(key, &kp) : lp2p_keypair_generate_ed25519(&kp);
+  if (st != LP2P_STATUS_OK) return fail_status(key ? key : "key", st);
+  uint8_t *pub = NULL;
+  size_t pub_len = 0;
+  st = lp2p_keypair_public_key(kp, &pub, &pub_len);
+  if (st != LP2P_STATUS_OK) {
+    lp2p_keypair_free(kp);
+    return fail_status("public key", st);
+  }
+  int failed = start_with(NULL, 0, NULL, kp, 1);
+  lp2p_keypair_free(kp);
+  if (failed) {
+    lp2p_bytes_free(pub, pub_len);
+    return 1;
+  }
+  lp2p_string_list *protocols = NULL;
+  st = lp2p_node_protocols(node, &protocols);
+  if (st != LP2P_STATUS_OK) {
+    lp2p_bytes_free(pub, pub_len);
+    return fail_status("protocols", st);
+  }
+  if (json) {
+    printf("{\"peer_id\":");
+    json_string(stdout, lp2p_node_peer_id(node));
+    printf(",\"public_key\":\"");
+    base64(stdout, pub, pub_len);
+    printf("\",\"agent_version\":");
+    json_string(stdout, AGENT);
+    printf(",\"protocols\":");
+    json_list(stdout, protocols);
+    printf("}\n");
+  } else {
+    printf("peer id:       %s\npublic key:    ", lp2p_node_peer_id(node));
+    base64(stdout, pub, pub_len);
+    printf("\nagent version: %s\nprotocols:\n", AGENT);
+    for (size_t i = 0; i < lp2p_string_list_len(protocols); i++) printf("  %s\n", lp2p_string_list_get(protocols, i));
+  }
+  lp2p_string_list_free(protocols);
+  lp2p_bytes_free(pub, pub_len);
+  finish();
+  return 0;
+}
+
+static const char *usage_listen =
+    "usage: lp2p-node listen [--listen MULTIADDR]... [--key FILE] [--seconds N] [--json]\n"
+    "Serves ping, identify, /echo/1.0.0 and /chat/1.0.0 until SIGINT/SIGTERM or N seconds.\n"
+    "--listen MULTIADDR  address to listen on (repeatable; default /ip4/127.0.0.1/tcp/0)\n"
+    "--key FILE          the key file (created if it does not exist)\n";
+
+static void on_listen_event(void *ud, const lp2p_event *ev) {
+  (void)ud;
+  const char *name = NULL;
+  if (ev->kind == LP2P_EVENT_KIND_CONNECTION_ESTABLISHED) name = "connection_opened";
+  if (ev->kind == LP2P_EVENT_KIND_CONNECTION_CLOSED) name = "connection_closed";
+  if (!name) return;
+  pthread_mutex_lock(&mu);
+  if (json) {
+    printf("{\"event\":\"%s\",\"peer_id\":", name);
+    json_string(stdout, ev->peer_id);
+    printf(",\"address\":");
+    json_string(stdout, ev->address);
+    if (ev->kind == LP2P_EVENT_KIND_CONNECTION_ESTABLISHED) printf(",\"outbound\":%s", ev->outbound ? "true" : "false");
+    printf("}\n");
+  } else {
+    printf("%s %s %s\n", ev->kind == LP2P_EVENT_KIND_CONNECTION_ESTABLISHED ? "connected:   " : "disconnected:",
+           ev->peer_id, ev->address);
+  }
+  fflush(stdout);
+  pthread_mutex_unlock(&mu);
+}
+
+static int cmd_listen(int argc, char **argv) {
+  const char *listen[MAX_LISTEN];
+  int n_listen = 0;
+  const char *key = NULL;
+  double seconds = 0;
+  for (int i = 0; i < argc; i++) {
+    if (!strcmp(argv[i], "--help")) return printf("%s", usage_listen), 0;
+    if (!strcmp(argv[i], "--json")) json = 1;
+    else if (!strcmp(argv[i], "--listen") && i + 1 < argc && n_listen < MAX_LISTEN) listen[n_listen++] = argv[++i];
+    else if (!strcmp(argv[i], "--key") && i + 1 < argc) key = argv[++i];
+    else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = atof(argv[++i]);
+    else return fprintf(stderr, "%s", usage_listen), 1;
+  }
+  if (n_listen == 0) listen[n_listen++] = "/ip4/127.0.0.1/tcp/0";
+  if (start(listen, n_listen, key, 1)) return 1;
+  lp2p_status st = lp2p_node_set_event_callback(node, on_listen_event, NULL, NULL);
+  if (st != LP2P_STATUS_OK) return fail_status("events", st);
+  lp2p_string_list *addrs = NULL;
+  st = lp2p_node_listen_addrs(node, &addrs);
+  if (st != LP2P_STATUS_OK) return fail_status("listen addresses", st);
+  pthread_mutex_lock(&mu);
+  if (json) {
+    printf("{\"event\":\"listening\",\"peer_id\":");
+    json_string(stdout, lp2p_node_peer_id(node));
+    printf(",\"addrs\":");
+    json_list(stdout, addrs);
+    printf("}\n");
+  } else {
+    printf("peer id: %s\n", lp2p_node_peer_id(node));
+    for (size_t i = 0; i < lp2p_string_list_len(addrs); i++) printf("listening on %s\n", lp2p_string_list_get(addrs, i));
+  }
+  fflush(stdout);
+  pthread_mutex_unlock(&mu);
+  lp2p_string_list_free(addrs);
+  double end = now_s() + seconds;
+  struct timespec tick = {0, 50 * 1000 * 1000};
+  while (!stop && (seconds <= 0 || now_s() < end)) nanosleep(&tick, NULL);
+  finish();
+  return 0;
+}
+
+static const char *usage_ping = "usage: lp2p-node ping MULTIADDR [--count N] [--json]\n"
+                                "Dials MULTIADDR and pings it N times (default 3).\n";
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static int cmd_ping(int argc, char **argv) {
+  const char *addr = NULL;
+  int count = 3;
+  for (int i = 0; i < argc; i++) {
+    if (!strcmp(argv[i], "--help")) return printf("%s", usage_ping), 0;
+    if (!strcmp(argv[i], "--json")) json = 1;
+    else if (!strcmp(argv[i], "--count") && i + 1 < argc) count = atoi(argv[++i]);
+    else if (argv[i][0] != '-' && !addr) addr = argv[i];
+    else return fprintf(stderr, "%s", usage_ping), 1;
+  }
+  if (!addr || count < 1) return fprintf(stderr, "%s", usage_ping), 1;
+  if (start(NULL, 0, NULL, 0)) return 1;
+  char *peer = NULL;
+  lp2p_status st = lp2p_node_dial(node, addr, &peer);
+  if (st != LP2P_STATUS_OK) return fail_status("dial", st);
+  double *rtts = calloc((size_t)count, sizeof *rtts);
+  int received = 0;
+  for (int i = 0; i < count && !stop; i++) {
+    uint64_t us = 0;
+    st = lp2p_node_ping(node, peer, &us);
+    if (st != LP2P_STATUS_OK) {
+      char msg[512];
+      lp2p_last_error_message(msg, sizeof msg, NULL);
+      fprintf(stderr, "lp2p-node: ping %d failed: %s (%s)\n", i + 1, msg, lp2p_status_name((int)st));
+      continue;
+    }
+    double ms = (double)us / 1000.0;
+    rtts[received++] = ms;
+    if (json) printf("{\"event\":\"ping\",\"rtt_ms\":%.3f}\n", ms);
+    else printf("ping %s: %.3f ms\n", peer, ms);
+    fflush(stdout);
+  }
+  qsort(rtts, (size_t)received, sizeof *rtts, cmp_double);
+  double min = received ? rtts[0] : 0, max = received ? rtts[received - 1] : 0;
+  double median = !received ? 0 : received % 2 ? rtts[received / 2] : (rtts[received / 2 - 1] + rtts[received / 2]) / 2;
+  if (json)
+    printf("{\"event\":\"summary\",\"sent\":%d,\"received\":%d,\"min_ms\":%.3f,\"median_ms\":%.3f,\"max_ms\":%.3f}\n",
+           count, received, min, median, max);
+  else
+    printf("%d sent, %d received, min %.3f ms, median %.3f ms, max %.3f ms\n", count, received, min, median, max);
+  free(rtts);
+  lp2p_string_free(peer);
+  if (received < count) return fail("%d of %d pings failed", count - received, count);
+  finish();
+  return 0;
+}
+
+static const char *usage_echo =
+    "usage: lp2p-node echo MULTIADDR [--bytes N] [--streams K] [--json]\n"
+    "Sends N random bytes (default 65536) on each of K (default 1) /echo/1.0.0 streams at once\n"
+    "and checks that they come back equal.\n";
+
+typedef struct {
+  lp2p_stream *stream;
+  unsigned char *sent, *got;
+  size_t n, got_len;
+  volatile int ended, inflight;
+  lp2p_status end_status, write_status;
+} echo_job;
+
+static void job_data(void *ud, const uint8_t *data, size_t len) {
+  echo_job *j = ud;
+  pthread_mutex_lock(&mu);
+  size_t room = j->n - j->got_len;
+  size_t take = len < room ? len : room;
+  memcpy(j->got + j->got_len, data, take);
+  j->got_len += take;
+  if (len > take) j->end_status = LP2P_STATUS_PROTOCOL_ERROR; /* more than we sent */
+  pthread_mutex_unlock(&mu);
+}
+
+static void job_end(void *ud, lp2p_status status) {
+  echo_job *j = ud;
+  pthread_mutex_lock(&mu);
+  if (j->end_status == LP2P_STATUS_OK) j->end_status = status;
+  j->ended = 1;
+  pthread_cond_broadcast(&cv);
+  pthread_mutex_unlock(&mu);
+}
+
+static void job_written(void *ud, lp2p_status status) {
+  echo_job *j = ud;
+  pthread_mutex_lock(&mu);
+  j->inflight--;
+  if (status != LP2P_STATUS_OK) j->write_status = status;
+  pthread_cond_broadcast(&cv);
+  pthread_mutex_unlock(&mu);
+}
+
+static int cmd_echo(int argc, char **argv) {
+  const char *addr = NULL;
+  long long bytes = 65536;
+  int streams = 1;
+  for (int i = 0; i < argc; i++) {
+    if (!strcmp(argv[i], "--help")) return printf("%s", usage_echo), 0;
+    if (!strcmp(argv[i], "--json")) json = 1;
+    else if (!strcmp(argv[i], "--bytes") && i + 1 < argc) bytes = atoll(argv[++i]);
+    else if (!strcmp(argv[i], "--streams") && i + 1 < argc) streams = atoi(argv[++i]);
+    else if (argv[i][0] != '-' && !addr) addr = argv[i];
+    else return fprintf(stderr, "%s", usage_echo), 1;
+  }
+  if (!addr || bytes < 0 || streams < 1 || streams > 1024) return fprintf(stderr, "%s", usage_echo), 1;
+  if (start(NULL, 0, NULL, 0)) return 1;
+  char *peer = NULL;
+  lp2p_status st = lp2p_node_dial(node, addr, &peer);
+  if (st != LP2P_STATUS_OK) return fail_status("dial", st);
+  echo_job *jobs = calloc((size_t)streams, sizeof *jobs);
+  srand((unsigned)time(NULL));
+  int rc = 0;
+  double t0 = now_s();
+  for (int k = 0; k < streams && !rc; k++) {
+    echo_job *j = &jobs[k];
+    j->n = (size_t)bytes;
+    j->sent = malloc(j->n + 1);
+    j->got = malloc(j->n + 1);
+    for (size_t i = 0; i < j->n; i++) j->sent[i] = (unsigned char)(rand() >> 7);
+    st = lp2p_node_new_stream(node, peer, ECHO_PROTOCOL, &j->stream);
+    if (st == LP2P_STATUS_OK) st = lp2p_stream_start_reading(j->stream, job_data, job_end, j, NULL);
+    if (st != LP2P_STATUS_OK) rc = fail_status("stream", st);
+  }
+  /* Write every stream in 64 KiB chunks, round robin, waiting when queues are full. */
+  size_t chunk = 65536;
+  size_t *offset = calloc((size_t)streams, sizeof *offset);
+  for (int busy = 1; busy && !rc && !stop;) {
+    busy = 0;
+    int blocked = 0;
+    for (int k = 0; k < streams && !rc; k++) {
+      echo_job *j = &jobs[k];
+      if (offset[k] >= j->n) continue;
+      busy = 1;
+      size_t len = j->n - offset[k] < chunk ? j->n - offset[k] : chunk;
+      pthread_mutex_lock(&mu);
+      j->inflight++;
+      pthread_mutex_unlock(&mu);
+      st = lp2p_stream_write(j->stream, j->sent + offset[k], len, job_written, j);
+      if (st == LP2P_STATUS_OK) {
+        offset[k] += len;
+        if (offset[k] >= j->n) st = lp2p_stream_close_write(j->stream, NULL, NULL);
+        if (st != LP2P_STATUS_OK) rc = fail_status("close", st);
+      } else {
+        pthread_mutex_lock(&mu);
+        j->inflight--;
+        pthread_mutex_unlock(&mu);
+        if (st == LP2P_STATUS_WOULD_BLOCK) blocked++;
+        else rc = fail_status("write", st);
+      }
+    }
+    if (blocked) {
+      struct timespec tick = {0, 1000 * 1000};
+      nanosleep(&tick, NULL);
+    }
+  }
+  for (int k = 0; k < streams && !rc; k++) {
+    if (jobs[k].n == 0 && lp2p_stream_close_write(jobs[k].stream, NULL, NULL) != LP2P_STATUS_OK) rc = 1;
+  }
+  int ok = !rc;
+  pthread_mutex_lock(&mu);
+  for (int k = 0; k < streams && ok; k++) {
+    echo_job *j = &jobs[k];
+    if (!wait_flag_locked(&j->ended, 60) || j->end_status != LP2P_STATUS_OK || j->write_status != LP2P_STATUS_OK ||
+        j->got_len != j->n || memcmp(j->got, j->sent, j->n) != 0)
+      ok = 0;
+  }
+  pthread_mutex_unlock(&mu);
+  double seconds = now_s() - t0;
+  if (!rc) {
+    if (json)
+      printf("{\"event\":\"echo\",\"bytes\":%lld,\"streams\":%d,\"ok\":%s,\"seconds\":%.6f}\n", bytes, streams,
+             ok ? "true" : "false", seconds);
+    else
+      printf("echo: %lld bytes on %d stream(s) %s in %.3f s\n", bytes, streams, ok ? "came back equal" : "FAILED",
+             seconds);
+  }
+  for (int k = 0; k < streams; k++) {
+    lp2p_stream_free(jobs[k].stream);
+    free(jobs[k].sent);
+    free(jobs[k].got);
+  }
+  free(jobs);
+  free(offset);
+  lp2p_string_free(peer);
+  if (rc) return rc;
+  if (!ok) return fail("echo failed: the data did not come back equal");
+  finish();
+  return 0;
+}
+
+static const char *usage_chat = "usage: lp2p-node chat (MULTIADDR | --listen MULTIADDR) [--key FILE] [--json]\n"
+                                "Line chat over a /chat/1.0.0 stream: stdin lines go out, received lines are\n"
+                                "printed. End of input closes our side; the chat ends when both sides closed.\n";
+
+static int cmd_chat(int argc, char **argv) {
+  const char *addr = NULL, *listen = NULL, *key = NULL;
+  for (int i = 0; i < argc; i++) {
+    if (!strcmp(argv[i], "--help")) return printf("%s", usage_chat), 0;
+    if (!strcmp(argv[i], "--json")) json = 1;
+    else if (!strcmp(argv[i], "--listen") && i + 1 < argc) listen = argv[++i];
+    else if (!strcmp(argv[i], "--key") && i + 1 < argc) key = argv[++i];
+    else if (argv[i][0] != '-' && !addr) addr = argv[i];
+    else return fprintf(stderr, "%s", usage_chat), 1;
+  }
+  if (!addr == !listen) return fprintf(stderr, "%s", usage_chat), 1;
+  if (start(listen ? &listen : NULL, listen ? 1 : 0, key, listen != NULL)) return 1;
+  lp2p_status st;
+  if (listen) {
+    lp2p_string_list *addrs = NULL;
+    if ((st = lp2p_node_listen_addrs(node, &addrs)) != LP2P_STATUS_OK) return fail_status("listen addresses", st);
+    for (size_t i = 0; i < lp2p_string_list_len(addrs); i++) {
+      if (json) {
+        printf("{\"event\":\"listening\",\"addr\":");
+        json_string(stdout, lp2p_string_list_get(addrs, i));
+        printf("}\n");
+      } else {
+        fprintf(stderr, "listening on %s\n", lp2p_string_list_get(addrs, i));
+      }
+    }
+    fflush(stdout);
+    lp2p_string_list_free(addrs);
+    pthread_mutex_lock(&mu);
+    while (!chat_ready && !stop) wait_flag_locked(&chat_ready, 1);
+    pthread_mutex_unlock(&mu);
+    if (!chat_ready) {
+      finish();
+      return 0;
+    }
+    fprintf(stderr, "peer %s joined\n", lp2p_stream_peer_id(chat_stream));
+  } else {
+    char *peer = NULL;
+    if ((st = lp2p_node_dial(node, addr, &peer)) != LP2P_STATUS_OK) return fail_status("dial", st);
+    lp2p_stream *s = NULL;
+    st = lp2p_node_new_stream(node, peer, CHAT_PROTOCOL, &s);
+    lp2p_string_free(peer);
+    if (st != LP2P_STATUS_OK) return fail_status("chat stream", st);
+    chat_stream = s;
+    if ((st = lp2p_stream_start_reading(s, chat_data, chat_end, NULL, NULL)) != LP2P_STATUS_OK)
+      return fail_status("read", st);
+  }
+  int stdin_open = 1;
+  char *line = NULL;
+  size_t cap = 0;
+  while (!stop) {
+    pthread_mutex_lock(&mu);
+    int remote_done = chat_remote_done;
+    pthread_mutex_unlock(&mu);
+    if (remote_done && !stdin_open) break;
+    if (!stdin_open) {
+      struct timespec tick = {0, 50 * 1000 * 1000};
+      nanosleep(&tick, NULL);
+      continue;
+    }
+    struct pollfd pfd = {STDIN_FILENO, POLLIN, 0};
+    if (poll(&pfd, 1, 100) <= 0) continue;
+    ssize_t n = getline(&line, &cap, stdin);
+    if (n < 0) {
+      stdin_open = 0;
+      lp2p_stream_close_write(chat_stream, NULL, NULL);
+      continue;
+    }
+    st = lp2p_stream_write(chat_stream, (const uint8_t *)line, (size_t)n, NULL, NULL);
+    if (st != LP2P_STATUS_OK) {
+      free(line);
+      return fail_status("send", st);
+    }
+  }
+  free(line);
+  lp2p_stream_free(chat_stream);
+  chat_stream = NULL;
+  finish();
+  return 0;
+}
+
+static const char *usage_lookup = "usage: lp2p-node lookup MULTIADDR [--json]\n"
+                                  "Connects and prints the remote's identify result.\n";
+
+static struct {
+  volatile int done;
+  char peer[128], agent[256], protocol_version[256], observed[512];
+  char protocols[64][256];
+  int n_protocols;
+  char listen[32][512];
+  int n_listen;
+} identified;
+
+static void on_lookup_event(void *ud, const lp2p_event *ev) {
+  (void)ud;
+  if (ev->kind != LP2P_EVENT_KIND_IDENTIFIED) return;
+  pthread_mutex_lock(&mu);
+  snprintf(identified.peer, sizeof identified.peer, "%s", ev->peer_id);
+  snprintf(identified.agent, sizeof identified.agent, "%s", ev->agent_version ? ev->agent_version : "");
+  snprintf(identified.protocol_version, sizeof identified.protocol_version, "%s",
+           ev->protocol_version ? ev->protocol_version : "");
+  snprintf(identified.observed, sizeof identified.observed, "%s", ev->address ? ev->address : "");
+  identified.n_protocols = 0;
+  for (size_t i = 0; i < lp2p_string_list_len(ev->protocols) && identified.n_protocols < 64; i++)
+    snprintf(identified.protocols[identified.n_protocols++], 256, "%s", lp2p_string_list_get(ev->protocols, i));
+  identified.n_listen = 0;
+  for (size_t i = 0; i < lp2p_string_list_len(ev->listen_addrs) && identified.n_listen < 32; i++)
+    snprintf(identified.listen[identified.n_listen++], 512, "%s", lp2p_string_list_get(ev->listen_addrs, i));
+  identified.done = 1;
+  pthread_cond_broadcast(&cv);
+  pthread_mutex_unlock(&mu);
+}
+
+static int cmd_lookup(int argc, char **argv) {
+  const char *addr = NULL;
+  for (int i = 0; i < argc; i++) {
+    if (!strcmp(argv[i], "--help")) return printf("%s", usage_lookup), 0;
+    if (!strcmp(argv[i], "--json")) json = 1;
+    else if (argv[i][0] != '-' && !addr) addr = argv[i];
+    else return fprintf(stderr, "%s", usage_lookup), 1;
+  }
+  if (!addr) return fprintf(stderr, "%s", usage_lookup), 1;
+  if (start(NULL, 0, NULL, 0)) return 1;
+  lp2p_status st = lp2p_node_set_event_callback(node, on_lookup_event, NULL, NULL);
+  if (st != LP2P_STATUS_OK) return fail_status("events", st);
+  char *peer = NULL;
+  if ((st = lp2p_node_dial(node, addr, &peer)) != LP2P_STATUS_OK) return fail_status("dial", st);
+  pthread_mutex_lock(&mu);
+  int got = wait_flag_locked(&identified.done, 10);
+  pthread_mutex_unlock(&mu);
+  if (!got) {
+    lp2p_string_free(peer);
+    return fail("%s did not answer identify", addr);
+  }
+  /* Stop the engine before reading what the callback stored. */
+  finish();
+  if (json) {
+    printf("{\"peer_id\":");
+    json_string(stdout, peer);
+    printf(",\"protocol_version\":");
+    json_string(stdout, identified.protocol_version);
+    printf(",\"agent_version\":");
+    json_string(stdout, identified.agent);
+    printf(",\"observed_addr\":");
+    if (identified.observed[0]) json_string(stdout, identified.observed);
+    else printf("null");
+    printf(",\"listen_addrs\":[");
+    for (int i = 0; i < identified.n_listen; i++) {
+      if (i) putchar(',');
+      json_string(stdout, identified.listen[i]);
+    }
+    printf("],\"protocols\":[");
+    for (int i = 0; i < identified.n_protocols; i++) {
+      if (i) putchar(',');
+      json_string(stdout, identified.protocols[i]);
+    }
+    printf("]}\n");
+  } else {
+    printf("peer id:          %s\nprotocol version: %s\nagent version:    %s\nobserved address: %s\nlisten addresses:\n",
+           peer, identified.protocol_version, identified.agent, identified.observed[0] ? identified.observed : "-");
+    for (int i = 0; i < identified.n_listen; i++) printf("  %s\n", identified.listen[i]);
+    printf("protocols:\n");
+    for (int i = 0; i < identified.n_protocols; i++) printf("  %s\n", identified.protocols[i]);
+  }
+  lp2p_string_free(peer);
+  return 0;
+}
+
+static const char *usage = "usage: lp2p-node COMMAND [ARGS] (each command takes --help)\n"
+                           "  id      print this node's identity\n"
+                           "  listen  serve ping, identify, echo and chat\n"
+                           "  ping    ping a peer\n"
+                           "  echo    send bytes through a peer's echo service and check them\n"
+                           "  chat    line chat with a peer\n"
+                           "  lookup  print a peer's identify result\n";
+
+int main(int argc, char **argv) {
+  if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+    printf("%s", usage);
+    return argc < 2 ? 1 : 0;
+  }
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  const char *cmd = argv[1];
+  argc -= 2;
+  argv += 2;
+  if (!strcmp(cmd, "id")) return cmd_id(argc, argv);
+  if (!strcmp(cmd, "listen")) return cmd_listen(argc, argv);
+  if (!strcmp(cmd, "ping")) return cmd_ping(argc, argv);
+  if (!strcmp(cmd, "echo")) return cmd_echo(argc, argv);
+  if (!strcmp(cmd, "chat")) return cmd_chat(argc, argv);
+  if (!strcmp(cmd, "lookup")) return cmd_lookup(argc, argv);
+  fprintf(stderr, "lp2p-node: unknown command '%s'\n%s", cmd, usage);
+  return 1;
+}

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Tests build/lp2p-node end to end on loopback: id (key file kept), listen,
+# ping, echo (several streams), lookup and chat, human and --json output,
+# --help and failure exit codes. Prints "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")"
+node=build/lp2p-node
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+passed=0
+failed=0
+check() { # check NAME COMMAND...
+  local name=$1
+  shift
+  if "$@" >>"$tmp/log" 2>&1; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "FAIL: $name" >&2
+  fi
+}
+json_field() { # json_field FILE PYTHON-EXPR (on `o`, the first line) -> prints it
+  python3 -c 'import json,sys; o=json.loads(open(sys.argv[1]).readline()); print(eval(sys.argv[2]))' "$1" "$2"
+}
+
+# --help everywhere, bad usage fails.
+for cmd in id listen ping echo chat lookup; do
+  check "$cmd --help" "$node" "$cmd" --help
+done
+check "no command fails" bash -c "! $node"
+check "unknown command fails" bash -c "! $node frobnicate"
+check "ping without address fails" bash -c "! $node ping"
+
+# id: the key file is created once and reused.
+"$node" id --key "$tmp/key" --json >"$tmp/id1.json"
+"$node" id --key "$tmp/key" --json >"$tmp/id2.json"
+check "key file created" test -s "$tmp/key"
+check "same peer id from the key file" test "$(json_field "$tmp/id1.json" 'o["peer_id"]')" = "$(json_field "$tmp/id2.json" 'o["peer_id"]')"
+check "id lists echo" test "$(json_field "$tmp/id1.json" '"/echo/1.0.0" in o["protocols"] and "/ipfs/ping/1.0.0" in o["protocols"]')" = True
+check "id has a public key and agent" test "$(json_field "$tmp/id1.json" 'bool(o["public_key"]) and o["agent_version"].startswith("lp2p-node/")')" = True
+check "id human output" bash -c "$node id --key $tmp/key | grep -q '^peer id: *12D3KooW'"
+
+# listen, JSON.
+"$node" listen --key "$tmp/key" --seconds 60 --json >"$tmp/listen.json" 2>"$tmp/listen.err" &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$tmp/listen.json" ] && break; sleep 0.1; done
+addr=$(json_field "$tmp/listen.json" 'o["addrs"][0]')
+check "listening event" test "$(json_field "$tmp/listen.json" 'o["event"] == "listening" and o["peer_id"] in o["addrs"][0]')" = True
+check "listen peer id is the key's" test "$(json_field "$tmp/listen.json" 'o["peer_id"]')" = "$(json_field "$tmp/id1.json" 'o["peer_id"]')"
+
+# ping.
+"$node" ping "$addr" --count 5 --json >"$tmp/ping.json"
+check "ping exits 0" test $? -eq 0
+check "five ping lines" test "$(grep -c '"event":"ping"' "$tmp/ping.json")" -eq 5
+check "ping summary" python3 -c '
+import json,sys
+lines=[json.loads(l) for l in open(sys.argv[1])]
+s=lines[-1]
+assert s["event"]=="summary" and s["sent"]==5 and s["received"]==5
+assert 0 < s["min_ms"] <= s["median_ms"] <= s["max_ms"]' "$tmp/ping.json"
+check "ping human output" bash -c "$node ping $addr --count 1 | grep -q 'ms'"
+
+# echo: several streams at once, more than the muxer window each.
+"$node" echo "$addr" --bytes 1048576 --streams 4 --json >"$tmp/echo.json"
+check "echo exits 0" test $? -eq 0
+check "echo ok" test "$(json_field "$tmp/echo.json" 'o["event"] == "echo" and o["ok"] and o["bytes"] == 1048576 and o["streams"] == 4')" = True
+check "echo zero bytes" "$node" echo "$addr" --bytes 0
+
+# lookup.
+"$node" lookup "$addr" --json >"$tmp/lookup.json"
+check "lookup exits 0" test $? -eq 0
+check "lookup result" test "$(json_field "$tmp/lookup.json" 'o["agent_version"].startswith("lp2p-node/") and "/echo/1.0.0" in o["protocols"] and len(o["listen_addrs"]) >= 1')" = True
+
+# The listener saw the connections, as JSON events.
+check "connection events" bash -c "grep -q '\"event\":\"connection_opened\"' $tmp/listen.json && grep -q '\"event\":\"connection_closed\"' $tmp/listen.json"
+
+# chat: a listener and a dialer exchange one line each way.
+mkfifo "$tmp/chat.in"
+(sleep 30 >"$tmp/chat.in") &
+pids+=($!)
+"$node" chat --listen /ip4/127.0.0.1/tcp/0 --json <"$tmp/chat.in" >"$tmp/chat-listen.out" 2>"$tmp/chat-listen.err" &
+chat_pid=$!
+pids+=($chat_pid)
+for _ in $(seq 100); do [ -s "$tmp/chat-listen.out" ] && break; sleep 0.1; done
+chat_addr=$(json_field "$tmp/chat-listen.out" 'o["addr"]')
+printf 'hello from the dialer\n' | "$node" chat "$chat_addr" >"$tmp/chat-dial.out" 2>&1 &
+dial_pid=$!
+pids+=($dial_pid)
+for _ in $(seq 100); do grep -q hello "$tmp/chat-listen.out" && break; sleep 0.1; done
+check "chat line received" grep -q '"text":"hello from the dialer"' "$tmp/chat-listen.out"
+kill "$chat_pid" 2>/dev/null
+wait "$chat_pid" 2>/dev/null
+wait "$dial_pid" 2>/dev/null
+check "chat dialer ends when the listener leaves" bash -c "! kill -0 $dial_pid 2>/dev/null"
+
+# Failures: exit 1 with a message.
+"$node" ping /ip4/127.0.0.1/tcp/1 --count 1 >"$tmp/fail.out" 2>"$tmp/fail.err"
+check "ping to a closed port exits 1" test $? -eq 1
+check "ping failure message" grep -q 'lp2p-node: dial' "$tmp/fail.err"
+check "invalid multiaddr exits 1" bash -c "! $node lookup not-an-addr 2>/dev/null"
+
+kill -INT "${pids[0]}"
+wait "${pids[0]}"
+check "listen exits 0 on SIGINT" test $? -eq 0
+
+[ "$failed" -eq 0 ] || { echo "--- log"; cat "$tmp/log"; echo "--- listener stderr"; cat "$tmp/listen.err"; } >&2
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

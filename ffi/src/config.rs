@@ -1,0 +1,191 @@
+//! Node configuration: identity, listen addresses, timeouts, limits, versions.
+
+use std::ffi::c_char;
+use std::time::Duration;
+
+use lp2p_core::{Config, Keypair, Multiaddr};
+
+use crate::args::{arg_multiaddr, arg_mut, arg_ref, arg_str, check_out, write_out};
+use crate::error::{FfiError, ffi_boundary, lp2p_status};
+use crate::keys::lp2p_keypair;
+
+/// The settings of a node to start. Create it with `lp2p_config_new`, adjust
+/// it, pass it to `lp2p_node_start` (which copies what it needs), free it with
+/// `lp2p_config_free`. Not thread-safe: use one config from one thread at a time.
+pub struct lp2p_config {
+    pub(crate) keypair: Option<Keypair>,
+    pub(crate) listen: Vec<Multiaddr>,
+    pub(crate) swarm: Config,
+}
+
+/// Creates a config with the defaults: a fresh Ed25519 identity at start, no
+/// listen address, the engine's default timeouts and limits.
+///
+/// - `out`: borrowed, written on success with a config owned by the caller
+///   (free with `lp2p_config_free`).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lp2p_config_new(out: *mut *mut lp2p_config) -> lp2p_status {
+    ffi_boundary!({
+        check_out(out, "out")?;
+        let config = lp2p_config { keypair: None, listen: Vec::new(), swarm: Config::default() };
+        // SAFETY: checked above.
+        unsafe { write_out(out, Box::into_raw(Box::new(config))) };
+        Ok(())
+    })
+}
+
+/// Frees a config. NULL does nothing. Nodes started from it are unaffected.
+///
+/// - `config`: owned by the caller until this call, then freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lp2p_config_free(config: *mut lp2p_config) {
+    ffi_boundary!((), {
+        if !config.is_null() {
+            // SAFETY: config came from Box::into_raw in this library.
+            drop(unsafe { Box::from_raw(config) });
+        }
+        Ok(())
+    })
+}
+
+/// Sets the node's identity.
+///
+/// - `config`: borrowed, modified.
+/// - `keypair`: borrowed during the call (copied); the caller still owns and
+///   frees it.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lp2p_config_set_keypair(
+    config: *mut lp2p_config,
+    keypair: *const lp2p_keypair,
+) -> lp2p_status {
+    ffi_boundary!({
+        // SAFETY: non-NULL pointers come from this library.
+        let config = unsafe { arg_mut(config, "config") }?;
+        // SAFETY: as above.
+        let keypair = unsafe { arg_ref(keypair, "keypair") }?;
+        config.keypair = Some(keypair.inner.clone());
+        Ok(())
+    })
+}
+
+/// Adds an address to listen on at start, for example
+/// `"/ip4/127.0.0.1/tcp/0"` (port 0 picks a free port). Repeatable.
+///
+/// - `config`: borrowed, modified.
+/// - `addr`: borrowed NUL-terminated string.
+///
+/// Returns `LP2P_STATUS_INVALID_MULTIADDR` when `addr` does not parse.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lp2p_config_add_listen_addr(config: *mut lp2p_config, addr: *const c_char) -> lp2p_status {
+    ffi_boundary!({
+        // SAFETY: non-NULL pointers come from this library / the caller's string.
+        let config = unsafe { arg_mut(config, "config") }?;
+        // SAFETY: as above.
+        let addr = unsafe { arg_multiaddr(addr, "addr") }?;
+        config.listen.push(addr);
+        Ok(())
+    })
+}
+
+fn millis(ms: u64, slot: &mut Duration) {
+    if ms != 0 {
+        *slot = Duration::from_millis(ms);
+    }
+}
+
+/// Sets timeouts, in milliseconds; 0 keeps the default of that one.
+///
+/// - `dial_ms`: opening a transport connection.
+/// - `upgrade_ms`: each step of securing and multiplexing a new connection.
+/// - `stream_ms`: opening a stream and negotiating its protocol.
+/// - `exchange_ms`: one protocol exchange (a ping round trip, identify).
+/// - `config`: borrowed, modified.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lp2p_config_set_timeouts(
+    config: *mut lp2p_config,
+    dial_ms: u64,
+    upgrade_ms: u64,
+    stream_ms: u64,
+    exchange_ms: u64,
+) -> lp2p_status {
+    ffi_boundary!({
+        // SAFETY: a non-NULL config comes from this library.
+        let config = unsafe { arg_mut(config, "config") }?;
+        millis(dial_ms, &mut config.swarm.dial_timeout);
+        millis(upgrade_ms, &mut config.swarm.upgrade_timeout);
+        millis(stream_ms, &mut config.swarm.stream_timeout);
+        millis(exchange_ms, &mut config.swarm.exchange_timeout);
+        Ok(())
+    })
+}
+
+/// Sets connection limits; 0 keeps the default of that one.
+///
+/// - `max_connections`: established connections in total.
+/// - `max_connections_per_peer`: established connections to one peer.
+/// - `max_pending_incoming`: inbound connections still being set up.
+/// - `config`: borrowed, modified.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lp2p_config_set_limits(
+    config: *mut lp2p_config,
+    max_connections: usize,
+    max_connections_per_peer: usize,
+    max_pending_incoming: usize,
+) -> lp2p_status {
+    ffi_boundary!({
+        // SAFETY: a non-NULL config comes from this library.
+        let config = unsafe { arg_mut(config, "config") }?;
+        if max_connections != 0 {
+            config.swarm.max_connections = max_connections;
+        }
+        if max_connections_per_peer != 0 {
+            config.swarm.max_connections_per_peer = max_connections_per_peer;
+        }
+        if max_pending_incoming != 0 {
+            config.swarm.max_pending_incoming = max_pending_incoming;
+        }
+        Ok(())
+    })
+}
+
+fn version_string(ptr: *const c_char, name: &str) -> Result<String, FfiError> {
+    // SAFETY: the caller passes a NUL-terminated string when non-NULL.
+    let s = unsafe { arg_str(ptr, name) }?;
+    if s.is_empty() || s.len() > 256 {
+        return Err(FfiError::new(lp2p_status::InvalidArgument, format!("`{name}` must be 1 to 256 bytes")));
+    }
+    Ok(s.to_string())
+}
+
+/// Sets the agent version this node announces in identify (default
+/// `"lp2p/<version>"`).
+///
+/// - `config`: borrowed, modified.
+/// - `agent`: borrowed NUL-terminated UTF-8 string of 1 to 256 bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lp2p_config_set_agent_version(config: *mut lp2p_config, agent: *const c_char) -> lp2p_status {
+    ffi_boundary!({
+        // SAFETY: a non-NULL config comes from this library.
+        let config = unsafe { arg_mut(config, "config") }?;
+        config.swarm.agent_version = version_string(agent, "agent")?;
+        Ok(())
+    })
+}
+
+/// Sets the protocol version this node announces in identify (default
+/// `"ipfs/0.1.0"`).
+///
+/// - `config`: borrowed, modified.
+/// - `version`: borrowed NUL-terminated UTF-8 string of 1 to 256 bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lp2p_config_set_protocol_version(
+    config: *mut lp2p_config,
+    version: *const c_char,
+) -> lp2p_status {
+    ffi_boundary!({
+        // SAFETY: a non-NULL config comes from this library.
+        let config = unsafe { arg_mut(config, "config") }?;
+        config.swarm.protocol_version = version_string(version, "version")?;
+        Ok(())
+    })
+}
