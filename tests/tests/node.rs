@@ -351,3 +351,16 @@ async fn identify_push_announces_a_new_protocol() {
     assert!(pushed.signed_peer_record.is_some());
     assert!(client.peer_info(&peer).expect("known").protocols.iter().any(|p| p == "/new/1.0.0"));
 }
+
+#[tokio::test]
+async fn perf_uploads_and_downloads_the_requested_bytes() {
+    let server = echo_node("/ip4/127.0.0.1/tcp/0");
+    let client = Node::builder().build().expect("node starts");
+    let peer = within("dial", client.dial(server.listen_addrs_with_peer_id()[0].clone())).await.expect("dial");
+    assert!(client.protocols().iter().any(|p| p == "/perf/1.0.0"), "every node serves perf");
+    let result = within("perf", client.perf(peer, 8 << 20, 4 << 20)).await.expect("perf run");
+    assert_eq!((result.upload_bytes, result.download_bytes), (8 << 20, 4 << 20));
+    assert!(result.total_time() < STEP);
+    let empty = within("perf", client.perf(peer, 0, 0)).await.expect("empty perf run");
+    assert_eq!((empty.upload_bytes, empty.download_bytes), (0, 0));
+}

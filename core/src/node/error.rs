@@ -56,7 +56,9 @@ impl From<SwarmError> for Error {
             e @ (SwarmError::NoAddresses(_) | SwarmError::Unreachable { .. }) => Error::NoRoute(e),
             e @ SwarmError::PeerIdMismatch { .. } => Error::PeerIdMismatch(e),
             e @ SwarmError::LimitReached(_) => Error::LimitReached(e),
-            e @ (SwarmError::Ping(_) | SwarmError::Identify(_) | SwarmError::Muxer(_)) => Error::Protocol(e),
+            e @ (SwarmError::Ping(_) | SwarmError::Identify(_) | SwarmError::Perf(_) | SwarmError::Muxer(_)) => {
+                Error::Protocol(e)
+            }
             e => Error::Dial(e),
         }
     }

@@ -44,6 +44,7 @@ pub use stream::Stream;
 use crate::identity::{Keypair, PeerId};
 use crate::multiaddr::{Multiaddr, Protocol};
 use crate::peerstore::PeerInfo;
+use crate::protocols::perf::PerfResult;
 use crate::swarm::{self, ConnectionId, Event, Swarm};
 
 /// How long [`Node::shutdown`] waits for tasks to finish.
@@ -278,6 +279,13 @@ impl Node {
     pub async fn ping(&self, peer: PeerId) -> Result<Duration, Error> {
         let swarm = Arc::clone(self.swarm());
         self.on_runtime(async move { Ok(swarm.ping(peer).await?) }).await
+    }
+
+    /// Measures throughput with `peer` over `/perf/1.0.0`: uploads `upload`
+    /// bytes, then downloads `download` bytes.
+    pub async fn perf(&self, peer: PeerId, upload: u64, download: u64) -> Result<PerfResult, Error> {
+        let swarm = Arc::clone(self.swarm());
+        self.on_runtime(async move { Ok(swarm.perf(peer, upload, download).await?) }).await
     }
 
     /// Whether a connection to `peer` is open.

@@ -1,5 +1,6 @@
-//! The protocols every node serves on its streams: ping and identify.
+//! The protocols every node serves on its streams: ping, identify and perf.
 //! (Kademlia, gossipsub, relay and the rest are separate issues.)
 
 pub mod identify;
+pub mod perf;
 pub mod ping;

@@ -4,7 +4,7 @@ use crate::identity::PeerId;
 use crate::multiaddr::Multiaddr;
 use crate::muxer::yamux::YamuxError;
 use crate::negotiate::NegotiationError;
-use crate::protocols::{identify::IdentifyError, ping::PingError};
+use crate::protocols::{identify::IdentifyError, perf::PerfError, ping::PingError};
 use crate::security::noise::NoiseError;
 use crate::transport::TransportError;
 
@@ -73,6 +73,9 @@ pub enum SwarmError {
     /// Ping failed.
     #[error("ping: {0}")]
     Ping(#[from] PingError),
+    /// A perf run failed.
+    #[error("perf: {0}")]
+    Perf(#[from] PerfError),
     /// Identify failed.
     #[error("identify: {0}")]
     Identify(#[from] IdentifyError),

@@ -29,7 +29,7 @@ use crate::multiaddr::{Multiaddr, Protocol};
 use crate::muxer::yamux;
 use crate::negotiate::{self, Negotiated, NegotiationError, Version};
 use crate::peerstore::{PeerInfo, PeerStore};
-use crate::protocols::{identify, ping};
+use crate::protocols::{identify, perf, ping};
 use crate::transport::{self, Listener};
 
 /// A stream the swarm hands to a handler or to `new_stream`'s caller: a yamux
@@ -523,8 +523,12 @@ impl Swarm {
 
     /// Every protocol we answer on inbound streams.
     pub fn supported_protocols(&self) -> Vec<String> {
-        let mut protocols =
-            vec![ping::PROTOCOL.to_string(), identify::PROTOCOL.to_string(), identify::PUSH_PROTOCOL.to_string()];
+        let mut protocols = vec![
+            ping::PROTOCOL.to_string(),
+            identify::PROTOCOL.to_string(),
+            identify::PUSH_PROTOCOL.to_string(),
+            perf::PROTOCOL.to_string(),
+        ];
         let handlers = self.handlers.read().unwrap_or_else(|p| p.into_inner());
         let mut user: Vec<String> = handlers.keys().cloned().collect();
         user.sort();
@@ -573,6 +577,14 @@ impl Swarm {
                 let sent = tokio::time::timeout(limit, identify::send(&mut stream, &info, envelope.as_ref())).await;
                 if !matches!(sent, Ok(Ok(()))) {
                     tracing::debug!(%peer, "sending identify failed");
+                }
+            }
+            perf::PROTOCOL => {
+                tokio::select! {
+                    _ = self.shutdown.cancelled() => {}
+                    result = perf::serve(stream, limit) => if let Err(e) = result {
+                        tracing::debug!(%peer, error = %e, "perf stream failed");
+                    }
                 }
             }
             identify::PUSH_PROTOCOL => match tokio::time::timeout(limit, identify::receive(&mut stream)).await {
@@ -635,6 +647,19 @@ impl Swarm {
             Ok(result) => Ok(result?),
             Err(_) => Err(SwarmError::Timeout(Step::Exchange)),
         }
+    }
+
+    /// Runs one perf exchange with `peer`: uploads `upload` bytes, then
+    /// downloads `download` bytes. Each read and write must progress within
+    /// the exchange timeout.
+    pub async fn perf(
+        self: &Arc<Self>,
+        peer: PeerId,
+        upload: u64,
+        download: u64,
+    ) -> Result<perf::PerfResult, SwarmError> {
+        let mut stream = self.new_stream(peer, perf::PROTOCOL).await?;
+        Ok(perf::run(&mut stream, upload, download, self.config.exchange_timeout).await?)
     }
 
     // ---- identify ----
