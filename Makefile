@@ -7,7 +7,13 @@ CARGO ?= cargo
 TARGET_DIR := $(abspath $(or $(CARGO_TARGET_DIR),target))
 LP2P_NODE := examples-c/build/lp2p-node
 
-.PHONY: demo demo-rust test check fmt-check clippy header-check cargo-test c-test
+# Not part of test: lp2p and rust-libp2p side by side (1 GiB perf runs,
+# dials, the machine's limits); prints a table, writes bench.json.
+#   make bench            make bench QUICK=1 for a short run
+bench:
+	$(CARGO) run --release -p lp2p-tests --example bench -- $(if $(QUICK),--quick)
+
+.PHONY: bench demo demo-rust test check fmt-check clippy header-check cargo-test c-test
 
 demo:
 	examples-c/demo.sh

@@ -7,6 +7,7 @@
  *   lp2p-node echo   MULTIADDR [--bytes N] [--streams K] [--json]
  *   lp2p-node chat   (MULTIADDR | --listen MULTIADDR) [--key FILE]
  *   lp2p-node lookup MULTIADDR [--json]
+ *   lp2p-node perf   MULTIADDR [--upload-bytes N] [--download-bytes N] [--json]
  *
  * Human-readable output by default; with --json one JSON object per line on
  * stdout (messages and logs on stderr). Exit status 0 on success, 1 with a
@@ -340,7 +341,7 @@ static int cmd_id(int argc, char **argv) {
 
 static const char *usage_listen =
     "usage: lp2p-node listen [--listen MULTIADDR]... [--key FILE] [--seconds N] [--json]\n"
-    "Serves ping, identify, /echo/1.0.0 and /chat/1.0.0 until SIGINT/SIGTERM or N seconds.\n"
+    "Serves ping, identify, /perf/1.0.0, /echo/1.0.0 and /chat/1.0.0 until SIGINT/SIGTERM or N seconds.\n"
     "--listen MULTIADDR  address to listen on (repeatable; default /ip4/127.0.0.1/tcp/0)\n"
     "--key FILE          the key file (created if it does not exist)\n";
 
@@ -773,13 +774,70 @@ static int cmd_lookup(int argc, char **argv) {
   return 0;
 }
 
+static const char *usage_perf =
+    "usage: lp2p-node perf MULTIADDR [--upload-bytes N] [--download-bytes N] [--json]\n"
+    "Runs one /perf/1.0.0 measurement: uploads N bytes, then downloads N bytes (defaults 0 and 0).\n"
+    "With --json prints the test-plans result line: "
+    "{\"type\":\"final\",\"timeSeconds\":T,\"uploadBytes\":N,\"downloadBytes\":N}\n";
+
+/* Parses a byte count: digits only, so that "-1" or "12x" is a usage error. */
+static int parse_bytes(const char *text, uint64_t *out) {
+  if (!*text) return -1;
+  uint64_t v = 0;
+  for (const char *c = text; *c; c++) {
+    if (*c < '0' || *c > '9' || v > (UINT64_MAX - 9) / 10) return -1;
+    v = v * 10 + (uint64_t)(*c - '0');
+  }
+  *out = v;
+  return 0;
+}
+
+static double gbit_s(uint64_t bytes, uint64_t us) { return us ? (double)bytes * 8.0 / ((double)us * 1000.0) : 0.0; }
+
+static int cmd_perf(int argc, char **argv) {
+  const char *addr = NULL;
+  uint64_t up = 0, down = 0;
+  for (int i = 0; i < argc; i++) {
+    if (!strcmp(argv[i], "--help")) return printf("%s", usage_perf), 0;
+    if (!strcmp(argv[i], "--json")) json = 1;
+    else if (!strcmp(argv[i], "--upload-bytes") && i + 1 < argc) {
+      if (parse_bytes(argv[++i], &up)) return fprintf(stderr, "%s", usage_perf), 1;
+    } else if (!strcmp(argv[i], "--download-bytes") && i + 1 < argc) {
+      if (parse_bytes(argv[++i], &down)) return fprintf(stderr, "%s", usage_perf), 1;
+    } else if (argv[i][0] != '-' && !addr) addr = argv[i];
+    else return fprintf(stderr, "%s", usage_perf), 1;
+  }
+  if (!addr) return fprintf(stderr, "%s", usage_perf), 1;
+  if (start(NULL, 0, NULL, 0)) return 1;
+  double started = now_s();
+  char *peer = NULL;
+  lp2p_status st = lp2p_node_dial(node, addr, &peer);
+  if (st != LP2P_STATUS_OK) return fail_status("dial", st);
+  lp2p_perf_result r;
+  st = lp2p_node_perf(node, peer, up, down, &r);
+  lp2p_string_free(peer);
+  if (st != LP2P_STATUS_OK) return fail_status("perf", st);
+  double total = now_s() - started;
+  if (json)
+    printf("{\"type\":\"final\",\"timeSeconds\":%.6f,\"uploadBytes\":%llu,\"downloadBytes\":%llu}\n", total,
+           (unsigned long long)r.upload_bytes, (unsigned long long)r.download_bytes);
+  else
+    printf("upload %llu bytes in %.3f s (%.3f Gbit/s), download %llu bytes in %.3f s (%.3f Gbit/s)\n",
+           (unsigned long long)r.upload_bytes, (double)r.upload_us / 1e6, gbit_s(r.upload_bytes, r.upload_us),
+           (unsigned long long)r.download_bytes, (double)r.download_us / 1e6,
+           gbit_s(r.download_bytes, r.download_us));
+  finish();
+  return 0;
+}
+
 static const char *usage = "usage: lp2p-node COMMAND [ARGS] (each command takes --help)\n"
                            "  id      print this node's identity\n"
                            "  listen  serve ping, identify, echo and chat\n"
                            "  ping    ping a peer\n"
                            "  echo    send bytes through a peer's echo service and check them\n"
                            "  chat    line chat with a peer\n"
-                           "  lookup  print a peer's identify result\n";
+                           "  lookup  print a peer's identify result\n"
+                           "  perf    measure throughput with a peer (/perf/1.0.0)\n";
 
 int main(int argc, char **argv) {
   if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
@@ -800,6 +858,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "echo")) return cmd_echo(argc, argv);
   if (!strcmp(cmd, "chat")) return cmd_chat(argc, argv);
   if (!strcmp(cmd, "lookup")) return cmd_lookup(argc, argv);
+  if (!strcmp(cmd, "perf")) return cmd_perf(argc, argv);
   fprintf(stderr, "lp2p-node: unknown command '%s'\n%s", cmd, usage);
   return 1;
 }

@@ -30,7 +30,7 @@ json_field() { # json_field FILE PYTHON-EXPR (on `o`, the first line) -> prints 
 }
 
 # --help everywhere, bad usage fails.
-for cmd in id listen ping echo chat lookup; do
+for cmd in id listen ping echo chat lookup perf; do
   check "$cmd --help" "$node" "$cmd" --help
 done
 check "no command fails" bash -c "! $node"
@@ -71,6 +71,13 @@ check "ping human output" bash -c "$node ping $addr --count 1 | grep -q 'ms'"
 check "echo exits 0" test $? -eq 0
 check "echo ok" test "$(json_field "$tmp/echo.json" 'o["event"] == "echo" and o["ok"] and o["bytes"] == 1048576 and o["streams"] == 4')" = True
 check "echo zero bytes" "$node" echo "$addr" --bytes 0
+
+# perf: the test-plans result line, and bad byte counts refused.
+"$node" perf "$addr" --upload-bytes 3000000 --download-bytes 5000000 --json >"$tmp/perf.json"
+check "perf exits 0" test $? -eq 0
+check "perf result line" test "$(json_field "$tmp/perf.json" 'o["type"] == "final" and o["uploadBytes"] == 3000000 and o["downloadBytes"] == 5000000 and o["timeSeconds"] > 0')" = True
+check "perf human output" bash -c "$node perf $addr --download-bytes 1000 | grep -q 'Gbit/s'"
+check "perf bad byte count fails" bash -c "! $node perf $addr --upload-bytes -5"
 
 # lookup.
 "$node" lookup "$addr" --json >"$tmp/lookup.json"

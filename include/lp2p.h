@@ -292,6 +292,28 @@ typedef void (*lp2p_log_callback)(void *userdata,
 typedef void (*lp2p_finalizer)(void *userdata);
 
 /**
+ * What one `/perf/1.0.0` run measured (see `lp2p_node_perf`).
+ */
+typedef struct lp2p_perf_result {
+  /**
+   * Bytes sent.
+   */
+  uint64_t upload_bytes;
+  /**
+   * Bytes received.
+   */
+  uint64_t download_bytes;
+  /**
+   * From the first byte sent to our write side closed, in microseconds.
+   */
+  uint64_t upload_us;
+  /**
+   * From our write side closed to the last byte received, in microseconds.
+   */
+  uint64_t download_us;
+} lp2p_perf_result;
+
+/**
  * Handles an inbound stream of a protocol. `stream` is owned by the callee
  * from now on: it must free it with `lp2p_stream_free` (now or later). Runs
  * on an engine thread; calls for several streams may run concurrently.
@@ -723,6 +745,26 @@ enum lp2p_status lp2p_node_dial(const struct lp2p_node *node, const char *addr, 
 enum lp2p_status lp2p_node_ping(const struct lp2p_node *node,
                                 const char *peer,
                                 uint64_t *out_rtt_us);
+
+/**
+ * Runs one `/perf/1.0.0` measurement with `peer` (dialing a known address if
+ * not connected): uploads `upload_bytes`, then downloads `download_bytes`.
+ * Blocking; there is no overall deadline, but every read and write must make
+ * progress within the node's stream timeout.
+ *
+ * - `node`: borrowed.
+ * - `peer`: borrowed peer ID string.
+ * - `out_result`: borrowed, written on success.
+ *
+ * Fails with `LP2P_STATUS_PROTOCOL_NOT_SUPPORTED` when the peer does not
+ * serve perf, `LP2P_STATUS_PROTOCOL_ERROR` when it sends the wrong number of
+ * bytes back or stalls.
+ */
+enum lp2p_status lp2p_node_perf(const struct lp2p_node *node,
+                                const char *peer,
+                                uint64_t upload_bytes,
+                                uint64_t download_bytes,
+                                struct lp2p_perf_result *out_result);
 
 /**
  * Opens a stream to `peer` for `protocol`, using a live connection or

@@ -468,9 +468,67 @@ pub unsafe extern "C" fn lp2p_node_ping(
         check_out(out_rtt_us, "out_rtt_us")?;
         let inner = node.node()?;
         let rtt = node.block_on(inner.ping(peer))??;
-        let micros = u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX);
         // SAFETY: checked above.
-        unsafe { write_out(out_rtt_us, micros) };
+        unsafe { write_out(out_rtt_us, micros(rtt)) };
+        Ok(())
+    })
+}
+
+/// What one `/perf/1.0.0` run measured (see `lp2p_node_perf`).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct lp2p_perf_result {
+    /// Bytes sent.
+    pub upload_bytes: u64,
+    /// Bytes received.
+    pub download_bytes: u64,
+    /// From the first byte sent to our write side closed, in microseconds.
+    pub upload_us: u64,
+    /// From our write side closed to the last byte received, in microseconds.
+    pub download_us: u64,
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Runs one `/perf/1.0.0` measurement with `peer` (dialing a known address if
+/// not connected): uploads `upload_bytes`, then downloads `download_bytes`.
+/// Blocking; there is no overall deadline, but every read and write must make
+/// progress within the node's stream timeout.
+///
+/// - `node`: borrowed.
+/// - `peer`: borrowed peer ID string.
+/// - `out_result`: borrowed, written on success.
+///
+/// Fails with `LP2P_STATUS_PROTOCOL_NOT_SUPPORTED` when the peer does not
+/// serve perf, `LP2P_STATUS_PROTOCOL_ERROR` when it sends the wrong number of
+/// bytes back or stalls.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lp2p_node_perf(
+    node: *const lp2p_node,
+    peer: *const c_char,
+    upload_bytes: u64,
+    download_bytes: u64,
+    out_result: *mut lp2p_perf_result,
+) -> lp2p_status {
+    ffi_boundary!({
+        refuse_engine_thread()?;
+        // SAFETY: a non-NULL node comes from this library.
+        let node = unsafe { arg_ref(node, "node") }?;
+        // SAFETY: the caller passes a NUL-terminated string.
+        let peer = unsafe { arg_peer_id(peer, "peer") }?;
+        check_out(out_result, "out_result")?;
+        let inner = node.node()?;
+        let run = node.block_on(inner.perf(peer, upload_bytes, download_bytes))??;
+        let result = lp2p_perf_result {
+            upload_bytes: run.upload_bytes,
+            download_bytes: run.download_bytes,
+            upload_us: micros(run.upload_time),
+            download_us: micros(run.download_time),
+        };
+        // SAFETY: checked above.
+        unsafe { write_out(out_result, result) };
         Ok(())
     })
 }

@@ -539,6 +539,18 @@ static void test_nodes(void) {
   CHECK_STATUS(lp2p_node_ping(client, "12D3KooWnotbase58!", &rtt), LP2P_STATUS_INVALID_PEER_ID);
   CHECK_STATUS(lp2p_node_ping(client, server_id, NULL), LP2P_STATUS_NULL_ARGUMENT);
 
+  /* Perf: the counts come back, the times are measured, bad arguments refused. */
+  lp2p_perf_result perf = {0};
+  OK(lp2p_node_perf(client, server_id, 300000, 700000, &perf));
+  CHECK(perf.upload_bytes == 300000 && perf.download_bytes == 700000);
+  CHECK(perf.upload_us > 0 && perf.download_us > 0);
+  OK(lp2p_node_perf(client, server_id, 0, 0, &perf));
+  CHECK(perf.upload_bytes == 0 && perf.download_bytes == 0);
+  CHECK_STATUS(lp2p_node_perf(client, stranger, 1, 1, &perf), LP2P_STATUS_NO_ROUTE);
+  CHECK_STATUS(lp2p_node_perf(client, "xyz", 1, 1, &perf), LP2P_STATUS_INVALID_PEER_ID);
+  CHECK_STATUS(lp2p_node_perf(client, server_id, 1, 1, NULL), LP2P_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(lp2p_node_perf(NULL, server_id, 1, 1, &perf), LP2P_STATUS_NULL_ARGUMENT);
+
   /* New stream errors. */
   lp2p_stream *s = NULL;
   CHECK_STATUS(lp2p_node_new_stream(client, server_id, "/nope/1.0.0", &s), LP2P_STATUS_PROTOCOL_NOT_SUPPORTED);

@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::compat::{Compat, FuturesAsyncReadCompatExt};
 
 pub const ECHO: StreamProtocol = StreamProtocol::new("/echo/1.0.0");
+pub const PERF: StreamProtocol = StreamProtocol::new("/perf/1.0.0");
 pub const STEP: Duration = Duration::from_secs(30);
 
 #[derive(NetworkBehaviour)]
@@ -27,6 +28,7 @@ struct Behaviour {
 
 enum Command {
     Dial(Multiaddr, oneshot::Sender<Result<(), String>>),
+    Disconnect(PeerId, oneshot::Sender<()>),
 }
 
 /// What the rust peer has seen.
@@ -35,6 +37,14 @@ pub struct Seen {
     pub identified: HashMap<PeerId, identify::Info>,
     pub ping_ok: HashMap<PeerId, Duration>,
     pub connected: Vec<PeerId>,
+}
+
+/// yamux as rust-libp2p configures it, but with room for the benchmark's
+/// 1,000 concurrent streams (the default allows 512).
+fn yamux_config() -> yamux::Config {
+    let mut config = yamux::Config::default();
+    config.set_max_num_streams(2048);
+    config
 }
 
 /// A handle to the running rust-libp2p peer.
@@ -51,7 +61,7 @@ impl RustPeer {
     pub async fn start() -> RustPeer {
         let mut swarm = libp2p::SwarmBuilder::with_new_identity()
             .with_tokio()
-            .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+            .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux_config)
             .expect("tcp transport")
             .with_behaviour(|key| Behaviour {
                 ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_millis(500))),
@@ -83,6 +93,12 @@ impl RustPeer {
                 });
             }
         });
+        let mut perf_incoming = control.accept(PERF).expect("perf registered once");
+        tokio::spawn(async move {
+            while let Some((_, stream)) = perf_incoming.next().await {
+                tokio::spawn(serve_perf(stream));
+            }
+        });
         let seen = Arc::new(Mutex::new(Seen::default()));
         let (tx, mut rx) = mpsc::channel::<Command>(16);
         let seen_by_task = Arc::clone(&seen);
@@ -95,6 +111,10 @@ impl RustPeer {
                             Ok(()) => pending_dials.push(reply),
                             Err(e) => { let _ = reply.send(Err(e.to_string())); }
                         },
+                        Some(Command::Disconnect(peer, reply)) => {
+                            let _ = swarm.disconnect_peer_id(peer);
+                            let _ = reply.send(());
+                        }
                         None => break,
                     },
                     event = swarm.select_next_some() => {
@@ -169,4 +189,74 @@ pub async fn read_all<R: futures::io::AsyncRead + Unpin>(r: &mut R) -> Vec<u8> {
     let mut out = Vec::new();
     r.read_to_end(&mut out).await.expect("read");
     out
+}
+
+impl RustPeer {
+    /// Closes every connection to `peer`.
+    pub async fn disconnect(&self, peer: PeerId) {
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(Command::Disconnect(peer, tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// One `/perf/1.0.0` run as the client: the upload time (first byte to
+    /// write side closed) and the download time (then to the last byte).
+    pub async fn perf(&self, peer: PeerId, upload: u64, download: u64) -> (Duration, Duration) {
+        self.try_perf(peer, upload, download).await.expect("perf run")
+    }
+
+    /// [`RustPeer::perf`], returning what failed instead of panicking.
+    pub async fn try_perf(&self, peer: PeerId, upload: u64, download: u64) -> Result<(Duration, Duration), String> {
+        let mut control = self.control.clone();
+        let mut stream = control.open_stream(peer, PERF).await.map_err(|e| format!("open: {e}"))?;
+        let started = std::time::Instant::now();
+        stream.write_all(&download.to_be_bytes()).await.map_err(|e| format!("header: {e}"))?;
+        let chunk = vec![0u8; 64 * 1024];
+        let mut left = upload;
+        while left > 0 {
+            let n = left.min(chunk.len() as u64) as usize;
+            stream.write_all(&chunk[..n]).await.map_err(|e| format!("upload: {e}"))?;
+            left -= n as u64;
+        }
+        stream.close().await.map_err(|e| format!("close: {e}"))?;
+        let uploaded = std::time::Instant::now();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut received = 0u64;
+        loop {
+            let n = stream.read(&mut buf).await.map_err(|e| format!("download: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            received += n as u64;
+        }
+        if received != download {
+            return Err(format!("download length {received}, expected {download}"));
+        }
+        Ok((uploaded - started, uploaded.elapsed()))
+    }
+}
+
+/// The perf server over a libp2p stream.
+async fn serve_perf(mut stream: libp2p::Stream) {
+    let mut header = [0u8; 8];
+    if stream.read_exact(&mut header).await.is_err() {
+        return;
+    }
+    let mut buf = vec![0u8; 64 * 1024];
+    while let Ok(n) = stream.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+    }
+    let mut left = u64::from_be_bytes(header);
+    let zeros = vec![0u8; 64 * 1024];
+    while left > 0 {
+        let n = left.min(zeros.len() as u64) as usize;
+        if stream.write_all(&zeros[..n]).await.is_err() {
+            return;
+        }
+        left -= n as u64;
+    }
+    let _ = stream.close().await;
 }

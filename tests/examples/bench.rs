@@ -1,0 +1,562 @@
+//! `make bench`: lp2p and rust-libp2p measured side by side in one run, on
+//! loopback, with the machine's limits beside them. Prints a table and
+//! writes `bench.json`. Not a test: nothing here asserts a time.
+//!
+//!   bench [--quick]     --quick: 64 MiB transfers, 3 runs, 200 dials
+//!   bench --serve lp2p|rust   (internal) a listener in a child process, whose
+//!                             resident memory the idle-connection run reads
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{RustPeer, to_lp2p_peer, to_rust_peer};
+use lp2p::Node;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const GIB: u64 = 1 << 30;
+const FRAME: usize = 64 * 1024;
+
+struct Plan {
+    bytes: u64,
+    runs: usize,
+    dials: usize,
+    /// How long the concurrent dialers run.
+    dial_window: Duration,
+    /// Idle connections held open for the memory run.
+    idle_connections: usize,
+}
+
+/// Concurrent dialers in the dial-rate run.
+const DIALERS: usize = 64;
+/// Streams opened at once on one connection, each uploading `MANY_STREAM_BYTES`.
+const MANY_STREAMS: usize = 1000;
+const MANY_STREAM_BYTES: u64 = 1 << 20;
+
+/// CPU time (user + system) of this process so far.
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage writes into the struct we pass and nothing else.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, (t.tv_usec as u32) * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// Resident memory of a process (`self` or a pid), in bytes.
+fn rss_bytes(pid: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn gbits(bytes: u64, time: Duration) -> f64 {
+    bytes as f64 * 8.0 / time.as_secs_f64() / 1e9
+}
+
+/// Median, min and max.
+fn stats(mut v: Vec<f64>) -> (f64, f64, f64) {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let median = if v.is_empty() { f64::NAN } else { v[v.len() / 2] };
+    (median, v.first().copied().unwrap_or(f64::NAN), v.last().copied().unwrap_or(f64::NAN))
+}
+
+fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.get(((v.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(f64::NAN)
+}
+
+/// One row of the table.
+struct Row {
+    name: String,
+    unit: &'static str,
+    values: Vec<f64>,
+    /// Lower is better (times, memory) or higher (throughput).
+    lower_is_better: bool,
+}
+
+// ---- the limits ----
+
+async fn tcp_pair() -> (tokio::net::TcpStream, tokio::net::TcpStream) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (a, b) = tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
+    (a.expect("connect"), b.expect("accept").0)
+}
+
+/// Plain TCP, or every 64 KiB frame sealed and opened with ChaCha20-Poly1305.
+async fn limit(bytes: u64, encrypt: bool) -> f64 {
+    use ring::aead::{CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+    let (mut tx, mut rx) = tcp_pair().await;
+    let key = || LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, &[7u8; 32]).expect("key"));
+    let frames = bytes / FRAME as u64;
+    let started = Instant::now();
+    let sender = tokio::spawn(async move {
+        let key = key();
+        let mut buf = vec![0u8; FRAME];
+        for i in 0..frames {
+            if encrypt {
+                buf.truncate(FRAME);
+                let mut nonce = [0u8; 12];
+                nonce[4..].copy_from_slice(&i.to_le_bytes());
+                key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), ring::aead::Aad::empty(), &mut buf)
+                    .expect("seal");
+            }
+            tx.write_all(&buf).await.expect("write");
+        }
+    });
+    let key = key();
+    let frame_len = if encrypt { FRAME + 16 } else { FRAME };
+    let mut buf = vec![0u8; frame_len];
+    for i in 0..frames {
+        rx.read_exact(&mut buf).await.expect("read");
+        if encrypt {
+            let mut nonce = [0u8; 12];
+            nonce[4..].copy_from_slice(&i.to_le_bytes());
+            key.open_in_place(Nonce::assume_unique_for_key(nonce), ring::aead::Aad::empty(), &mut buf).expect("open");
+        }
+    }
+    let time = started.elapsed();
+    sender.await.expect("sender");
+    gbits(frames * FRAME as u64, time)
+}
+
+// ---- perf ----
+
+struct Perf {
+    upload: Vec<f64>,
+    download: Vec<f64>,
+    cpu_per_gib: Vec<f64>,
+}
+
+fn lp2p_node() -> Node {
+    Node::builder().listen("/ip4/127.0.0.1/tcp/0".parse().expect("addr")).build().expect("node")
+}
+
+/// Limits wide enough for the idle-connection run (many connections to one peer).
+fn wide_limits() -> lp2p::Config {
+    lp2p::Config { max_connections: 8192, max_connections_per_peer: 8192, ..lp2p::Config::default() }
+}
+
+async fn perf_runs(plan: &Plan, mut run: impl AsyncFnMut(u64, u64) -> (Duration, Duration)) -> Perf {
+    let mut out = Perf { upload: Vec::new(), download: Vec::new(), cpu_per_gib: Vec::new() };
+    for _ in 0..plan.runs {
+        let cpu = cpu_time();
+        let (up, _) = run(plan.bytes, 0).await;
+        let (_, down) = run(0, plan.bytes).await;
+        let used = cpu_time() - cpu;
+        out.upload.push(gbits(plan.bytes, up));
+        out.download.push(gbits(plan.bytes, down));
+        out.cpu_per_gib.push(used.as_secs_f64() / (2.0 * plan.bytes as f64 / GIB as f64));
+    }
+    out
+}
+
+async fn perf_lp2p_to(client: &Node, peer: lp2p::PeerId, up: u64, down: u64) -> (Duration, Duration) {
+    let r = client.perf(peer, up, down).await.expect("perf");
+    (r.upload_time, r.download_time)
+}
+
+// ---- dials ----
+
+struct Dials {
+    established_ms: Vec<f64>,
+    first_ping_ms: Vec<f64>,
+}
+
+async fn dials_lp2p(target: &str, n: usize) -> Dials {
+    let client = Node::builder().build().expect("node");
+    let addr: lp2p::Multiaddr = target.parse().expect("addr");
+    let mut out = Dials { established_ms: Vec::new(), first_ping_ms: Vec::new() };
+    for _ in 0..n {
+        let started = Instant::now();
+        let peer = client.dial(addr.clone()).await.expect("dial");
+        out.established_ms.push(started.elapsed().as_secs_f64() * 1e3);
+        client.ping(peer).await.expect("ping");
+        out.first_ping_ms.push(started.elapsed().as_secs_f64() * 1e3);
+        client.disconnect(peer).await;
+    }
+    out
+}
+
+async fn dials_rust(target: &str, n: usize) -> Dials {
+    let client = RustPeer::start().await;
+    let mut out = Dials { established_ms: Vec::new(), first_ping_ms: Vec::new() };
+    let peer: libp2p::Multiaddr = target.parse().expect("addr");
+    let Some(libp2p::multiaddr::Protocol::P2p(remote)) = peer.iter().last() else { panic!("needs /p2p/") };
+    for _ in 0..n {
+        client.seen.lock().expect("lock").ping_ok.remove(&remote);
+        let started = Instant::now();
+        client.dial(target).await.expect("dial");
+        out.established_ms.push(started.elapsed().as_secs_f64() * 1e3);
+        client.wait_for("ping", |seen| seen.ping_ok.get(&remote).copied()).await;
+        out.first_ping_ms.push(started.elapsed().as_secs_f64() * 1e3);
+        client.disconnect(remote).await;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    out
+}
+
+// ---- concurrent dialers ----
+
+/// Completed dials (dial, then disconnect) per second, with `DIALERS` clients
+/// dialing in a loop for `window`.
+async fn dial_rate_lp2p(target: &str, window: Duration) -> f64 {
+    let addr: lp2p::Multiaddr = target.parse().expect("addr");
+    let started = Instant::now();
+    let deadline = started + window;
+    let tasks: Vec<_> = (0..DIALERS)
+        .map(|_| {
+            let client = Node::builder().build().expect("node");
+            let addr = addr.clone();
+            tokio::spawn(async move {
+                let mut done = 0u64;
+                while Instant::now() < deadline {
+                    let peer = client.dial(addr.clone()).await.expect("dial");
+                    client.disconnect(peer).await;
+                    done += 1;
+                }
+                client.shutdown().await;
+                done
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.expect("dialer");
+    }
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+async fn dial_rate_rust(target: &str, window: Duration) -> f64 {
+    let remote = rust_peer_of(target);
+    let mut clients = Vec::new();
+    for _ in 0..DIALERS {
+        clients.push(RustPeer::start().await);
+    }
+    let started = Instant::now();
+    let deadline = started + window;
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .map(|client| {
+            let target = target.to_string();
+            tokio::spawn(async move {
+                let mut done = 0u64;
+                while Instant::now() < deadline {
+                    client.dial(&target).await.expect("dial");
+                    client.disconnect(remote).await;
+                    done += 1;
+                }
+                done
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.expect("dialer");
+    }
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+fn rust_peer_of(addr: &str) -> libp2p::PeerId {
+    let addr: libp2p::Multiaddr = addr.parse().expect("addr");
+    match addr.iter().last() {
+        Some(libp2p::multiaddr::Protocol::P2p(peer)) => peer,
+        _ => panic!("{addr} needs /p2p/"),
+    }
+}
+
+// ---- many streams on one connection ----
+
+/// Seconds until `MANY_STREAMS` concurrent perf streams have each uploaded
+/// `MANY_STREAM_BYTES`.
+async fn many_streams_lp2p(client: &Node, peer: lp2p::PeerId) -> f64 {
+    let started = Instant::now();
+    let runs = (0..MANY_STREAMS).map(|_| client.perf(peer, MANY_STREAM_BYTES, 0));
+    for result in futures::future::join_all(runs).await {
+        result.expect("perf stream");
+    }
+    started.elapsed().as_secs_f64()
+}
+
+/// As [`many_streams_lp2p`]; `None` when rust-libp2p failed a stream. (It
+/// sometimes closes the connection under a burst of hundreds of new streams;
+/// the run is then reported as failed rather than timed.)
+async fn many_streams_rust(client: &RustPeer, remote: &RustPeer) -> Option<f64> {
+    client.dial(&remote.full_addr()).await.expect("dial");
+    let started = Instant::now();
+    let runs = (0..MANY_STREAMS).map(|_| client.try_perf(remote.peer_id, MANY_STREAM_BYTES, 0));
+    let failures: Vec<String> = futures::future::join_all(runs).await.into_iter().filter_map(Result::err).collect();
+    if let Some(first) = failures.first() {
+        eprintln!("rust-libp2p: {} of {MANY_STREAMS} streams failed (first: {first})", failures.len());
+        return None;
+    }
+    Some(started.elapsed().as_secs_f64())
+}
+
+// ---- memory per idle connection ----
+
+/// A listener in a child process (this program with `--serve KIND`); it
+/// exits when its stdin closes, that is when the handle is dropped.
+struct Server {
+    child: tokio::process::Child,
+    addr: String,
+}
+
+impl Server {
+    async fn spawn(kind: &str) -> Server {
+        use tokio::io::AsyncBufReadExt;
+        let exe = std::env::current_exe().expect("own path");
+        let mut child = tokio::process::Command::new(exe)
+            .args(["--serve", kind])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn server");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        tokio::io::BufReader::new(stdout).read_line(&mut line).await.expect("server address");
+        Server { child, addr: line.trim().to_string() }
+    }
+
+    fn rss(&self) -> u64 {
+        rss_bytes(&self.child.id().expect("running").to_string())
+    }
+
+    /// The address without `/p2p/`, so that every dial opens a new connection.
+    fn bare_addr(&self) -> String {
+        self.addr.rsplit_once("/p2p/").map_or(self.addr.clone(), |(bare, _)| bare.to_string())
+    }
+}
+
+/// Serves until stdin closes.
+async fn serve(kind: &str) {
+    let _keep: Box<dyn std::any::Any> = match kind {
+        "lp2p" => {
+            let node = Node::builder()
+                .config(wide_limits())
+                .listen("/ip4/127.0.0.1/tcp/0".parse().expect("addr"))
+                .build()
+                .expect("node");
+            println!("{}", node.listen_addrs_with_peer_id()[0]);
+            Box::new(node)
+        }
+        "rust" => {
+            let peer = RustPeer::start().await;
+            println!("{}", peer.full_addr());
+            Box::new(peer)
+        }
+        other => panic!("--serve lp2p|rust, not {other}"),
+    };
+    let mut sink = Vec::new();
+    let _ = tokio::io::stdin().read_to_end(&mut sink).await;
+}
+
+/// Bytes of the server's resident memory per idle connection: `n` connections
+/// opened after a warm-up of a few, and given time to finish identify.
+async fn idle_memory(kind: &str, n: usize) -> f64 {
+    const WARM_UP: usize = 8;
+    const SETTLE: Duration = Duration::from_secs(2);
+    let server = Server::spawn(kind).await;
+    let addr = server.bare_addr();
+    let mut dial: Box<dyn FnMut() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>> = match kind {
+        "lp2p" => {
+            let client = Node::builder().config(wide_limits()).build().expect("node");
+            let addr: lp2p::Multiaddr = addr.parse().expect("addr");
+            Box::new(move || {
+                let client = client.clone();
+                let addr = addr.clone();
+                Box::pin(async move {
+                    client.dial(addr).await.expect("dial");
+                })
+            })
+        }
+        _ => {
+            let client = std::rc::Rc::new(RustPeer::start().await);
+            Box::new(move || {
+                let client = std::rc::Rc::clone(&client);
+                let addr = addr.clone();
+                Box::pin(async move {
+                    client.dial(&addr).await.expect("dial");
+                })
+            })
+        }
+    };
+    for _ in 0..WARM_UP {
+        dial().await;
+    }
+    tokio::time::sleep(SETTLE).await;
+    let before = server.rss();
+    for _ in 0..n {
+        dial().await;
+    }
+    tokio::time::sleep(SETTLE).await;
+    let after = server.rss();
+    after.saturating_sub(before) as f64 / n as f64
+}
+
+fn print_table(rows: &[Row], pairs: &[(usize, usize, &str)]) {
+    println!("{:<52} {:>12} {:>12} {:>12}  unit", "measure", "median", "min", "max");
+    for row in rows {
+        let (median, min, max) = stats(row.values.clone());
+        println!("{:<52} {:>12.3} {:>12.3} {:>12.3}  {}", row.name, median, min, max, row.unit);
+    }
+    println!();
+    println!("{:<52} {:>12}", "ratio (medians)", "value");
+    for (a, b, label) in pairs {
+        let (ma, _, _) = stats(rows[*a].values.clone());
+        let (mb, _, _) = stats(rows[*b].values.clone());
+        let better = if rows[*a].lower_is_better { "lower is better" } else { "higher is better" };
+        println!("{:<52} {:>12.3}  ({better})", label, ma / mb);
+    }
+}
+
+fn write_json(rows: &[Row]) {
+    let mut json = String::from("{\n");
+    for (i, row) in rows.iter().enumerate() {
+        let (median, min, max) = stats(row.values.clone());
+        let sep = if i + 1 == rows.len() { "" } else { "," };
+        json.push_str(&format!(
+            "  \"{}\": {{\"unit\": \"{}\", \"median\": {median:.4}, \"min\": {min:.4}, \"max\": {max:.4}, \"runs\": {}}}{sep}\n",
+            row.name, row.unit, row.values.len()
+        ));
+    }
+    json.push_str("}\n");
+    if let Err(e) = std::fs::write("bench.json", json) {
+        eprintln!("could not write bench.json: {e}");
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--serve") {
+        return serve(args.get(i + 1).map_or("", String::as_str)).await;
+    }
+    let quick = args.iter().any(|a| a == "--quick");
+    let plan = if quick {
+        Plan { bytes: 64 << 20, runs: 3, dials: 200, dial_window: Duration::from_secs(2), idle_connections: 1000 }
+    } else {
+        Plan { bytes: GIB, runs: 5, dials: 1000, dial_window: Duration::from_secs(5), idle_connections: 1000 }
+    };
+    eprintln!("bench: {} MiB transfers, {} runs, {} dials", plan.bytes >> 20, plan.runs, plan.dials);
+    let mut rows: Vec<Row> = Vec::new();
+    let mut push = |name: &str, unit: &'static str, values: Vec<f64>, lower_is_better: bool| {
+        rows.push(Row { name: name.to_string(), unit, values, lower_is_better });
+        rows.len() - 1
+    };
+
+    let mut tcp = Vec::new();
+    let mut sealed = Vec::new();
+    for _ in 0..plan.runs {
+        tcp.push(limit(plan.bytes, false).await);
+        sealed.push(limit(plan.bytes, true).await);
+    }
+    let r_tcp = push("limit: plain TCP", "Gbit/s", tcp, false);
+    let r_sealed = push("limit: TCP + ChaCha20-Poly1305 per 64 KiB", "Gbit/s", sealed, false);
+
+    // lp2p -> lp2p
+    let server = lp2p_node();
+    let client = lp2p_node();
+    let peer = client.dial(server.listen_addrs_with_peer_id()[0].clone()).await.expect("dial");
+    let lp = perf_runs(&plan, async |up, down| perf_lp2p_to(&client, peer, up, down).await).await;
+    // rust -> rust
+    let rust_server = RustPeer::start().await;
+    let rust_client = RustPeer::start().await;
+    rust_client.dial(&rust_server.full_addr()).await.expect("dial");
+    let rs_peer = rust_server.peer_id;
+    let rr = perf_runs(&plan, async |up, down| rust_client.perf(rs_peer, up, down).await).await;
+    // lp2p -> rust
+    let to_rust = to_lp2p_peer(rust_server.peer_id);
+    client.dial(rust_server.full_addr().parse().expect("addr")).await.expect("dial");
+    let lr = perf_runs(&plan, async |up, down| perf_lp2p_to(&client, to_rust, up, down).await).await;
+    // rust -> lp2p
+    rust_client.dial(&server.listen_addrs_with_peer_id()[0].to_string()).await.expect("dial");
+    let to_lp2p = to_rust_peer(server.peer_id());
+    let rl = perf_runs(&plan, async |up, down| rust_client.perf(to_lp2p, up, down).await).await;
+
+    let r_lp_up = push("perf upload: lp2p -> lp2p", "Gbit/s", lp.upload, false);
+    let r_lp_down = push("perf download: lp2p -> lp2p", "Gbit/s", lp.download, false);
+    let r_rr_up = push("perf upload: rust-libp2p -> rust-libp2p", "Gbit/s", rr.upload, false);
+    let r_rr_down = push("perf download: rust-libp2p -> rust-libp2p", "Gbit/s", rr.download, false);
+    push("perf upload: lp2p -> rust-libp2p", "Gbit/s", lr.upload, false);
+    push("perf download: lp2p -> rust-libp2p", "Gbit/s", lr.download, false);
+    push("perf upload: rust-libp2p -> lp2p", "Gbit/s", rl.upload, false);
+    push("perf download: rust-libp2p -> lp2p", "Gbit/s", rl.download, false);
+    let r_lp_cpu = push("cpu per GiB (both ends): lp2p", "s/GiB", lp.cpu_per_gib, true);
+    let r_rr_cpu = push("cpu per GiB (both ends): rust-libp2p", "s/GiB", rr.cpu_per_gib, true);
+    push("cpu per GiB (both ends): lp2p <-> rust-libp2p", "s/GiB", lr.cpu_per_gib, true);
+
+    // 1,000 streams on one connection (rust-libp2p closes a connection idle
+    // for its timeout, so it dials again first).
+    let mut lp_many = Vec::new();
+    let mut rr_many = Vec::new();
+    let mut rr_failed = 0;
+    for _ in 0..plan.runs {
+        lp_many.push(many_streams_lp2p(&client, peer).await);
+        match many_streams_rust(&rust_client, &rust_server).await {
+            Some(time) => rr_many.push(time),
+            None => rr_failed += 1,
+        }
+    }
+    if rr_failed > 0 {
+        eprintln!("rust-libp2p: {rr_failed} of {} 1000-stream runs failed and are left out", plan.runs);
+    }
+    let r_lp_many = push("1000 streams x 1 MiB, one connection: lp2p", "s", lp_many, true);
+    let r_rr_many = push("1000 streams x 1 MiB, one connection: rust-libp2p", "s", rr_many, true);
+
+    // Dials to a fresh listener of each kind.
+    let dial_server = lp2p_node();
+    let ld = dials_lp2p(&dial_server.listen_addrs_with_peer_id()[0].to_string(), plan.dials).await;
+    let dial_rust = RustPeer::start().await;
+    let rd = dials_rust(&dial_rust.full_addr(), plan.dials).await;
+    let r_ld_est = push("dial -> established: lp2p", "ms", ld.established_ms.clone(), true);
+    let r_rd_est = push("dial -> established: rust-libp2p", "ms", rd.established_ms.clone(), true);
+    let r_ld_ping = push("dial -> first ping reply: lp2p", "ms", ld.first_ping_ms.clone(), true);
+    let r_rd_ping = push("dial -> first ping reply: rust-libp2p", "ms", rd.first_ping_ms.clone(), true);
+    push("dial -> first ping reply p99: lp2p", "ms", vec![percentile(ld.first_ping_ms, 0.99)], true);
+    push("dial -> first ping reply p99: rust-libp2p", "ms", vec![percentile(rd.first_ping_ms, 0.99)], true);
+
+    let mut lp_rate = Vec::new();
+    let mut rr_rate = Vec::new();
+    for _ in 0..plan.runs {
+        lp_rate.push(dial_rate_lp2p(&dial_server.listen_addrs_with_peer_id()[0].to_string(), plan.dial_window).await);
+        rr_rate.push(dial_rate_rust(&dial_rust.full_addr(), plan.dial_window).await);
+    }
+    let r_lp_rate = push("dials per second, 64 dialers: lp2p", "1/s", lp_rate, false);
+    let r_rr_rate = push("dials per second, 64 dialers: rust-libp2p", "1/s", rr_rate, false);
+
+    let mut lp_mem = Vec::new();
+    let mut rr_mem = Vec::new();
+    for _ in 0..plan.runs {
+        lp_mem.push(idle_memory("lp2p", plan.idle_connections).await / 1024.0);
+        rr_mem.push(idle_memory("rust", plan.idle_connections).await / 1024.0);
+    }
+    let r_lp_mem = push("memory per idle connection (listener): lp2p", "KiB", lp_mem, true);
+    let r_rr_mem = push("memory per idle connection (listener): rust-libp2p", "KiB", rr_mem, true);
+    push("resident memory of this process at the end", "MiB", vec![rss_bytes("self") as f64 / (1 << 20) as f64], true);
+
+    let pairs = [
+        (r_lp_up, r_rr_up, "upload lp2p / rust-libp2p"),
+        (r_lp_down, r_rr_down, "download lp2p / rust-libp2p"),
+        (r_lp_up, r_sealed, "upload lp2p / encrypted-stream limit"),
+        (r_lp_down, r_sealed, "download lp2p / encrypted-stream limit"),
+        (r_lp_cpu, r_rr_cpu, "cpu per GiB lp2p / rust-libp2p"),
+        (r_ld_est, r_rd_est, "dial->established lp2p / rust-libp2p"),
+        (r_ld_ping, r_rd_ping, "dial->first ping lp2p / rust-libp2p"),
+        (r_lp_rate, r_rr_rate, "dials per second lp2p / rust-libp2p"),
+        (r_lp_many, r_rr_many, "1000-stream time lp2p / rust-libp2p"),
+        (r_lp_mem, r_rr_mem, "memory per idle connection lp2p / rust-libp2p"),
+        (r_sealed, r_tcp, "encrypted limit / plain TCP limit"),
+    ];
+    print_table(&rows, &pairs);
+    write_json(&rows);
+}
