@@ -1,0 +1,498 @@
+"""lp2p: libp2p for Python, asyncio-native, on a Rust engine.
+
+    import asyncio, lp2p
+
+    async def echo(stream: lp2p.Stream) -> None:
+        async with stream:
+            while data := await stream.read(65536):
+                await stream.write(data)
+
+    async def main() -> None:
+        async with lp2p.Node(listen=["/ip4/127.0.0.1/tcp/0"]) as server, lp2p.Node() as client:
+            server.set_stream_handler("/echo/1.0.0", echo)
+            peer = await client.dial(server.listen_addrs[0])
+            print("rtt", await client.ping(peer))
+            async with await client.new_stream(peer, "/echo/1.0.0") as stream:
+                await stream.write(b"hi")
+                await stream.close()
+                print(await stream.read_all())
+
+    asyncio.run(main())
+
+Peer IDs and multiaddrs are strings. Every awaitable runs in the engine
+without holding the GIL; cancelling the awaiting task cancels the work.
+Errors are subclasses of `lp2p.Error`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Union
+
+from lp2p import _native
+from lp2p._native import (
+    DialError,
+    Error,
+    InternalError,
+    InvalidArgument,
+    InvalidKey,
+    InvalidMultiaddr,
+    InvalidPeerId,
+    IoError,
+    LimitReached,
+    NodeClosed,
+    NoRoute,
+    PeerIdMismatch,
+    ProtocolError,
+    ProtocolNotSupported,
+    StreamClosed,
+    StreamReset,
+    Timeout,
+)
+
+__all__ = [
+    "ConnectionClosed",
+    "ConnectionEstablished",
+    "DialError",
+    "Error",
+    "Event",
+    "ExpiredListenAddr",
+    "Identified",
+    "InternalError",
+    "InvalidArgument",
+    "InvalidKey",
+    "InvalidMultiaddr",
+    "InvalidPeerId",
+    "IoError",
+    "Keypair",
+    "LimitReached",
+    "NewListenAddr",
+    "Node",
+    "NodeClosed",
+    "NoRoute",
+    "PeerIdMismatch",
+    "PeerInfo",
+    "ProtocolError",
+    "ProtocolNotSupported",
+    "Stream",
+    "StreamClosed",
+    "StreamHandler",
+    "StreamReset",
+    "Timeout",
+]
+
+__version__ = "0.1.0"
+
+_log = logging.getLogger("lp2p")
+
+#: The most bytes `Stream.read_all` collects unless told otherwise.
+DEFAULT_READ_ALL_LIMIT = 64 * 1024 * 1024
+
+
+class Keypair:
+    """A node's identity key pair (Ed25519 unless told otherwise)."""
+
+    __slots__ = ("_native",)
+
+    def __init__(self, native: _native.Keypair) -> None:
+        self._native = native
+
+    @classmethod
+    def generate(cls, key_type: str = "ed25519") -> Keypair:
+        """A fresh key: "ed25519", "ecdsa" or "secp256k1"."""
+        return cls(_native.Keypair.generate(key_type))
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Keypair:
+        """Decodes the libp2p protobuf encoding of a private key (`InvalidKey`)."""
+        return cls(_native.Keypair.from_protobuf(bytes(data)))
+
+    def to_bytes(self) -> bytes:
+        """The libp2p protobuf encoding of the private key. Keep it secret."""
+        return self._native.to_protobuf()
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Keypair:
+        """Reads a key written by `save` (or by `lp2p-node id --key`)."""
+        with open(path, "rb") as f:
+            return cls.from_bytes(f.read())
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Writes the key to `path`, readable by the owner only (mode 0600)."""
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(self.to_bytes())
+
+    @property
+    def peer_id(self) -> str:
+        """The peer ID of this key."""
+        return self._native.peer_id
+
+    @property
+    def public_key(self) -> bytes:
+        """The public key, protobuf-encoded."""
+        return self._native.public_key
+
+    def __repr__(self) -> str:
+        return f"<Keypair peer_id={self.peer_id}>"
+
+
+class Stream:
+    """A bidirectional stream to a peer for one protocol.
+
+    Reads and writes may run at the same time from different tasks.
+    `close()` closes our write side (the remote reads the end of the stream)
+    while reading goes on; `reset()` aborts both directions. `async with
+    stream` closes it on a normal exit and resets it on an exception. A
+    stream dropped without `close()` is reset.
+    """
+
+    __slots__ = ("_native",)
+
+    def __init__(self, native: _native.Stream) -> None:
+        self._native = native
+
+    @property
+    def peer(self) -> str:
+        """The remote peer's ID."""
+        return self._native.peer
+
+    @property
+    def protocol(self) -> str:
+        """The negotiated protocol."""
+        return self._native.protocol
+
+    async def read(self, n: int = 65536) -> bytes:
+        """Up to `n` bytes as soon as some arrive; b"" at the end of the stream."""
+        return await self._native.read(n)
+
+    async def read_exactly(self, n: int) -> bytes:
+        """Exactly `n` bytes; `StreamClosed` if the stream ends first."""
+        return await self._native.read_exactly(n)
+
+    async def read_all(self, limit: int = DEFAULT_READ_ALL_LIMIT) -> bytes:
+        """Everything up to the end of the stream; `InvalidArgument` past `limit` bytes."""
+        chunks = []
+        total = 0
+        while chunk := await self._native.read(65536):
+            total += len(chunk)
+            if total > limit:
+                raise InvalidArgument(f"the stream sent more than {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Writes all of `data`, waiting while the peer cannot take more."""
+        await self._native.write(data if isinstance(data, bytes) else bytes(data))
+
+    async def close(self) -> None:
+        """Closes our write side; the remote reads the end of the stream."""
+        await self._native.close()
+
+    def reset(self) -> None:
+        """Aborts both directions; pending and later calls raise `StreamReset`."""
+        self._native.reset()
+
+    async def __aenter__(self) -> Stream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            try:
+                await self.close()
+            except (StreamClosed, StreamReset):
+                pass
+        else:
+            self.reset()
+
+    def __repr__(self) -> str:
+        return f"<Stream peer={self.peer} protocol={self.protocol}>"
+
+
+#: An inbound stream handler: `async def handler(stream: Stream) -> None`.
+StreamHandler = Callable[[Stream], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class PeerInfo:
+    """What the peer store knows of a peer (mostly learned by identify)."""
+
+    peer_id: str
+    addrs: list[str]
+    protocols: list[str]
+    agent_version: str | None
+    protocol_version: str | None
+    public_key: bytes | None
+    #: The addresses of its latest verified signed peer record, if any.
+    peer_record_addrs: list[str] | None
+
+
+@dataclass(frozen=True)
+class ConnectionEstablished:
+    """A connection finished its upgrade."""
+
+    peer: str
+    connection: int
+    addr: str
+    outbound: bool
+
+
+@dataclass(frozen=True)
+class ConnectionClosed:
+    """A connection closed."""
+
+    peer: str
+    connection: int
+    addr: str
+
+
+@dataclass(frozen=True)
+class NewListenAddr:
+    """The node listens on a new address (without /p2p/)."""
+
+    addr: str
+
+
+@dataclass(frozen=True)
+class ExpiredListenAddr:
+    """The node no longer listens on an address."""
+
+    addr: str
+
+
+@dataclass(frozen=True)
+class Identified:
+    """A peer answered identify (or pushed an update); verified."""
+
+    peer: str
+    public_key: bytes
+    protocol_version: str
+    agent_version: str
+    listen_addrs: list[str]
+    observed_addr: str | None
+    protocols: list[str]
+
+
+Event = Union[ConnectionEstablished, ConnectionClosed, NewListenAddr, ExpiredListenAddr, Identified]
+
+_EVENT_TYPES: dict[str, Any] = {
+    "connection_established": ConnectionEstablished,
+    "connection_closed": ConnectionClosed,
+    "new_listen_addr": NewListenAddr,
+    "expired_listen_addr": ExpiredListenAddr,
+    "identified": Identified,
+}
+
+
+def _event(raw: dict[str, Any]) -> Event:
+    fields = dict(raw)
+    cls = _EVENT_TYPES[fields.pop("type")]
+    event: Event = cls(**fields)
+    return event
+
+
+class _Events:
+    """An async iterator over one subscription to a node's events."""
+
+    __slots__ = ("_native",)
+
+    def __init__(self, native: _native.Events) -> None:
+        self._native = native
+
+    def __aiter__(self) -> _Events:
+        return self
+
+    async def __anext__(self) -> Event:
+        raw = await self._native.next()
+        if raw is None:
+            raise StopAsyncIteration
+        return _event(raw)
+
+
+class Node:
+    """A libp2p node: TCP, Noise, yamux, identify, ping, a peer store.
+
+    `async with Node(listen=[...]) as node:` or `node = await Node.start(...)`
+    then `await node.close()`. The node binds its listen addresses when
+    constructed; `listen_addrs` then holds dialable addresses.
+
+    Options: `identity` (a `Keypair`; default a fresh Ed25519 key),
+    `agent_version` (sent in identify), `connection_timeout` and
+    `stream_timeout` (seconds; each connection set-up step, and each stream
+    opening or protocol exchange).
+    """
+
+    def __init__(
+        self,
+        listen: Sequence[str] = (),
+        *,
+        identity: Keypair | None = None,
+        agent_version: str | None = None,
+        connection_timeout: float | None = None,
+        stream_timeout: float | None = None,
+    ) -> None:
+        if isinstance(listen, str):
+            raise InvalidArgument("listen takes a list of multiaddrs, not one string")
+        self._native = _native.Node(
+            list(listen),
+            identity._native if identity is not None else None,
+            agent_version,
+            connection_timeout,
+            stream_timeout,
+        )
+        self._handler_tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    @classmethod
+    async def start(
+        cls,
+        listen: Sequence[str] = (),
+        *,
+        identity: Keypair | None = None,
+        agent_version: str | None = None,
+        connection_timeout: float | None = None,
+        stream_timeout: float | None = None,
+    ) -> Node:
+        """Starts a node (the same as the constructor, from async code)."""
+        return cls(
+            listen,
+            identity=identity,
+            agent_version=agent_version,
+            connection_timeout=connection_timeout,
+            stream_timeout=stream_timeout,
+        )
+
+    async def __aenter__(self) -> Node:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def peer_id(self) -> str:
+        """Our peer ID."""
+        return self._native.peer_id
+
+    @property
+    def listen_addrs(self) -> list[str]:
+        """Our listen addresses, each ending in /p2p/<our id>."""
+        return self._native.listen_addrs
+
+    @property
+    def protocols(self) -> list[str]:
+        """Protocols this node answers (built-in and handlers)."""
+        return self._native.protocols
+
+    async def listen(self, addr: str) -> str:
+        """Starts listening on `addr`; returns the bound address with /p2p/."""
+        return await self._native.listen(addr)
+
+    async def dial(self, addr: str) -> str:
+        """Connects to `addr` (with or without /p2p/<id>); returns the peer ID."""
+        return await self._native.dial(addr)
+
+    def set_stream_handler(self, protocol: str, handler: StreamHandler) -> None:
+        """Runs `await handler(stream)` for each inbound stream of `protocol`.
+
+        Call it from the event loop that should run the handlers. Each stream
+        gets its own task; `close()` cancels the ones still running. A stream
+        the handler leaves open is closed when it returns, and reset when it
+        raises.
+        """
+        loop = asyncio.get_running_loop()
+
+        def on_stream(native: _native.Stream) -> None:
+            task = loop.create_task(_run_handler(handler, Stream(native)))
+            self._handler_tasks.add(task)
+            task.add_done_callback(self._handler_tasks.discard)
+
+        self._native.set_stream_handler(protocol, loop, on_stream)
+
+    def remove_stream_handler(self, protocol: str) -> bool:
+        """Stops answering `protocol`; returns whether it had a handler."""
+        return self._native.remove_stream_handler(protocol)
+
+    async def new_stream(self, peer: str, protocol: str) -> Stream:
+        """Opens a stream to `peer` for `protocol` (`ProtocolNotSupported` if it lacks it)."""
+        return Stream(await self._native.new_stream(peer, protocol))
+
+    async def ping(self, peer: str) -> float:
+        """One ping round trip to `peer`; the RTT in seconds."""
+        return await self._native.ping(peer)
+
+    def is_connected(self, peer: str) -> bool:
+        """Whether a connection to `peer` is open."""
+        return self._native.is_connected(peer)
+
+    def connected_peers(self) -> list[str]:
+        """Peers with an open connection."""
+        return self._native.connected_peers()
+
+    def known_peers(self) -> list[str]:
+        """Every peer the peer store knows."""
+        return self._native.known_peers()
+
+    def peer_info(self, peer: str) -> PeerInfo | None:
+        """What the peer store knows of `peer` (identify results), or None."""
+        raw = self._native.peer_info(peer)
+        return None if raw is None else PeerInfo(**raw)
+
+    def add_addresses(self, peer: str, addrs: Sequence[str], ttl: float = 3600.0) -> None:
+        """Tells the peer store where `peer` is, so `new_stream` can dial it by ID."""
+        self._native.add_addresses(peer, list(addrs), ttl)
+
+    def events(self) -> AsyncIterator[Event]:
+        """The node's events from now on (subscribed at this call), until the
+        node closes: `async for event in node.events()`.
+
+        A subscriber that falls far behind skips the oldest events.
+        """
+        return _Events(self._native.events())
+
+    async def close(self) -> None:
+        """Cancels running handlers, closes connections and stops the node.
+
+        Later calls on the node raise `NodeClosed`; calling it again does nothing.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        tasks = list(self._handler_tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._native.close()
+
+    def __repr__(self) -> str:
+        return f"<Node peer_id={self.peer_id}>"
+
+
+async def _run_handler(handler: StreamHandler, stream: Stream) -> None:
+    try:
+        await handler(stream)
+    except asyncio.CancelledError:
+        stream.reset()
+        raise
+    except Exception:
+        _log.exception("stream handler for %s failed", stream.protocol)
+        stream.reset()
+    else:
+        try:
+            await stream.close()
+        except (StreamClosed, StreamReset):
+            pass

@@ -1,0 +1,291 @@
+//! `Node` and `Events`: the node facade over `lp2p::Node`.
+//!
+//! Every awaitable runs on the tokio runtime of pyo3-async-runtimes (the node
+//! runs there too) and holds no GIL while it works. Synchronous methods that
+//! touch the node's shared state release the GIL first, so that an engine
+//! thread holding a lock never waits on a Python thread holding the GIL.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pyo3::IntoPyObjectExt;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+
+use crate::errors::{self, InvalidArgument};
+use crate::keys::PyKeypair;
+use crate::stream::PyStream;
+
+/// Where inbound streams of one protocol go: `callback(stream)` is scheduled
+/// on `event_loop` (the loop that registered the handler) with
+/// `call_soon_threadsafe`; the Python side starts the handler task there.
+struct HandlerTarget {
+    event_loop: Py<PyAny>,
+    callback: Py<PyAny>,
+}
+
+impl HandlerTarget {
+    fn deliver(&self, stream: lp2p::Stream) {
+        let delivered = Python::attach(|py| -> PyResult<()> {
+            let stream = Py::new(py, PyStream::new(stream))?;
+            self.event_loop.call_method1(py, "call_soon_threadsafe", (self.callback.clone_ref(py), stream))?;
+            Ok(())
+        });
+        if let Err(e) = delivered {
+            // Typically the loop is closed; the stream is dropped, which resets it.
+            tracing::debug!(error = %e, "inbound stream not delivered to Python");
+        }
+    }
+}
+
+/// Runs a synchronous node call without the GIL and inside the runtime: some
+/// calls spawn engine tasks (a handler change pushes identify to peers).
+fn engine<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> T {
+    py.detach(|| {
+        let _runtime = pyo3_async_runtimes::tokio::get_runtime().enter();
+        f()
+    })
+}
+
+fn seconds(value: f64, what: &str) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| InvalidArgument::new_err(format!("{what} must be a finite number of seconds >= 0")))
+}
+
+/// A running libp2p node.
+#[pyclass(name = "Node", module = "lp2p._native", frozen)]
+pub(crate) struct PyNode {
+    node: lp2p::Node,
+}
+
+#[pymethods]
+impl PyNode {
+    /// Starts a node: binds every listen address before returning.
+    #[new]
+    #[pyo3(signature = (listen, identity = None, agent_version = None, connection_timeout = None, stream_timeout = None))]
+    fn new(
+        py: Python<'_>,
+        listen: Vec<String>,
+        identity: Option<PyRef<'_, PyKeypair>>,
+        agent_version: Option<String>,
+        connection_timeout: Option<f64>,
+        stream_timeout: Option<f64>,
+    ) -> PyResult<PyNode> {
+        let runtime = pyo3_async_runtimes::tokio::get_runtime();
+        let mut builder = lp2p::Node::builder().runtime(runtime.handle().clone());
+        for addr in &listen {
+            builder = builder.listen(errors::parse_addr(addr)?);
+        }
+        if let Some(keypair) = identity {
+            builder = builder.identity(keypair.inner.clone());
+        }
+        if let Some(agent) = agent_version {
+            builder = builder.agent_version(agent);
+        }
+        if let Some(limit) = connection_timeout {
+            builder = builder.connection_timeout(seconds(limit, "connection_timeout")?);
+        }
+        if let Some(limit) = stream_timeout {
+            builder = builder.stream_timeout(seconds(limit, "stream_timeout")?);
+        }
+        let node = engine(py, || builder.build()).map_err(errors::from_lp2p)?;
+        Ok(PyNode { node })
+    }
+
+    /// Our peer ID.
+    #[getter]
+    fn peer_id(&self) -> String {
+        self.node.peer_id().to_string()
+    }
+
+    /// Our listen addresses, each ending in `/p2p/<our id>`.
+    #[getter]
+    fn listen_addrs(&self, py: Python<'_>) -> Vec<String> {
+        engine(py, || self.node.listen_addrs_with_peer_id().iter().map(ToString::to_string).collect())
+    }
+
+    /// Protocols this node answers.
+    #[getter]
+    fn protocols(&self, py: Python<'_>) -> Vec<String> {
+        engine(py, || self.node.protocols())
+    }
+
+    /// Starts listening on `addr`; resolves to the bound address (with `/p2p/`).
+    fn listen<'py>(&self, py: Python<'py>, addr: &str) -> PyResult<Bound<'py, PyAny>> {
+        let addr = errors::parse_addr(addr)?;
+        let node = self.node.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let bound = node.listen(addr).await.map_err(errors::from_lp2p)?;
+            Ok(bound.with(lp2p::Protocol::P2p(node.peer_id())).to_string())
+        })
+    }
+
+    /// Connects to `addr`; resolves to the remote peer ID.
+    fn dial<'py>(&self, py: Python<'py>, addr: &str) -> PyResult<Bound<'py, PyAny>> {
+        let addr = errors::parse_addr(addr)?;
+        let node = self.node.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let peer = node.dial(addr).await.map_err(errors::from_lp2p)?;
+            Ok(peer.to_string())
+        })
+    }
+
+    /// Routes inbound streams of `protocol` to `callback(stream)`, called on
+    /// `event_loop` (replacing any previous handler).
+    fn set_stream_handler(&self, py: Python<'_>, protocol: &str, event_loop: Py<PyAny>, callback: Py<PyAny>) {
+        let target = Arc::new(HandlerTarget { event_loop, callback });
+        engine(py, || {
+            self.node.set_stream_handler(protocol, move |stream| {
+                let target = Arc::clone(&target);
+                async move {
+                    // Taking the GIL may wait: do it off the engine's worker threads.
+                    let _ = tokio::task::spawn_blocking(move || target.deliver(stream)).await;
+                }
+            })
+        });
+    }
+
+    /// Removes the handler of `protocol`; whether there was one.
+    fn remove_stream_handler(&self, py: Python<'_>, protocol: &str) -> bool {
+        engine(py, || self.node.remove_stream_handler(protocol))
+    }
+
+    /// Opens a stream to `peer` for `protocol`; resolves to a `Stream`.
+    fn new_stream<'py>(&self, py: Python<'py>, peer: &str, protocol: String) -> PyResult<Bound<'py, PyAny>> {
+        let peer = errors::parse_peer(peer)?;
+        let node = self.node.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let stream = node.new_stream(peer, &protocol).await.map_err(errors::from_lp2p)?;
+            Ok(PyStream::new(stream))
+        })
+    }
+
+    /// One ping round trip to `peer`; resolves to the RTT in seconds.
+    fn ping<'py>(&self, py: Python<'py>, peer: &str) -> PyResult<Bound<'py, PyAny>> {
+        let peer = errors::parse_peer(peer)?;
+        let node = self.node.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let rtt = node.ping(peer).await.map_err(errors::from_lp2p)?;
+            Ok(rtt.as_secs_f64())
+        })
+    }
+
+    /// Whether a connection to `peer` is open.
+    fn is_connected(&self, py: Python<'_>, peer: &str) -> PyResult<bool> {
+        let peer = errors::parse_peer(peer)?;
+        Ok(engine(py, || self.node.is_connected(&peer)))
+    }
+
+    /// Peers with an open connection.
+    fn connected_peers(&self, py: Python<'_>) -> Vec<String> {
+        engine(py, || self.node.connected_peers().iter().map(ToString::to_string).collect())
+    }
+
+    /// Every peer the peer store knows.
+    fn known_peers(&self, py: Python<'_>) -> Vec<String> {
+        engine(py, || self.node.known_peers().iter().map(ToString::to_string).collect())
+    }
+
+    /// What the peer store knows of `peer` (a dict), or None.
+    fn peer_info(&self, py: Python<'_>, peer: &str) -> PyResult<Option<Py<PyDict>>> {
+        let peer = errors::parse_peer(peer)?;
+        let Some(info) = engine(py, || self.node.peer_info(&peer)) else {
+            return Ok(None);
+        };
+        let dict = PyDict::new(py);
+        dict.set_item("peer_id", info.peer_id.to_string())?;
+        dict.set_item("addrs", strings(&info.addrs))?;
+        dict.set_item("protocols", info.protocols)?;
+        dict.set_item("agent_version", info.agent_version)?;
+        dict.set_item("protocol_version", info.protocol_version)?;
+        dict.set_item("public_key", info.public_key.map(|k| PyBytes::new(py, &k.encode_protobuf())))?;
+        dict.set_item("peer_record_addrs", info.peer_record.map(|r| strings(&r.addrs)))?;
+        Ok(Some(dict.unbind()))
+    }
+
+    /// Tells the peer store where `peer` can be reached, for `ttl` seconds.
+    fn add_addresses(&self, py: Python<'_>, peer: &str, addrs: Vec<String>, ttl: f64) -> PyResult<()> {
+        let peer = errors::parse_peer(peer)?;
+        let addrs = addrs.iter().map(|a| errors::parse_addr(a)).collect::<PyResult<Vec<_>>>()?;
+        let ttl = seconds(ttl, "ttl")?;
+        engine(py, || self.node.add_addresses(peer, &addrs, ttl));
+        Ok(())
+    }
+
+    /// A new subscription to the node's events, from now on.
+    fn events(&self, py: Python<'_>) -> PyEvents {
+        PyEvents { events: Arc::new(tokio::sync::Mutex::new(engine(py, || self.node.events()))) }
+    }
+
+    /// Closes listeners and connections and stops the node's tasks.
+    fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let node = self.node.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            node.shutdown().await;
+            Ok(())
+        })
+    }
+}
+
+fn strings(addrs: &[lp2p::Multiaddr]) -> Vec<String> {
+    addrs.iter().map(ToString::to_string).collect()
+}
+
+/// A subscription to a node's events.
+#[pyclass(name = "Events", module = "lp2p._native", frozen)]
+pub(crate) struct PyEvents {
+    events: Arc<tokio::sync::Mutex<lp2p::Events>>,
+}
+
+#[pymethods]
+impl PyEvents {
+    /// The next event as a dict with a "type" key; None once the node is gone.
+    fn next<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let events = Arc::clone(&self.events);
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let event = events.lock().await.next().await;
+            match event {
+                Some(event) => Python::attach(|py| event_dict(py, event).map(Some)),
+                None => Ok(None),
+            }
+        })
+    }
+}
+
+fn event_dict(py: Python<'_>, event: lp2p::Event) -> PyResult<Py<PyAny>> {
+    let dict = PyDict::new(py);
+    match event {
+        lp2p::Event::ConnectionEstablished { peer, connection, addr, outbound } => {
+            dict.set_item("type", "connection_established")?;
+            dict.set_item("peer", peer.to_string())?;
+            dict.set_item("connection", connection.0)?;
+            dict.set_item("addr", addr.to_string())?;
+            dict.set_item("outbound", outbound)?;
+        }
+        lp2p::Event::ConnectionClosed { peer, connection, addr } => {
+            dict.set_item("type", "connection_closed")?;
+            dict.set_item("peer", peer.to_string())?;
+            dict.set_item("connection", connection.0)?;
+            dict.set_item("addr", addr.to_string())?;
+        }
+        lp2p::Event::NewListenAddr { addr } => {
+            dict.set_item("type", "new_listen_addr")?;
+            dict.set_item("addr", addr.to_string())?;
+        }
+        lp2p::Event::ExpiredListenAddr { addr } => {
+            dict.set_item("type", "expired_listen_addr")?;
+            dict.set_item("addr", addr.to_string())?;
+        }
+        lp2p::Event::Identified { peer, info } => {
+            dict.set_item("type", "identified")?;
+            dict.set_item("peer", peer.to_string())?;
+            dict.set_item("public_key", PyBytes::new(py, &info.public_key.encode_protobuf()))?;
+            dict.set_item("protocol_version", info.protocol_version)?;
+            dict.set_item("agent_version", info.agent_version)?;
+            dict.set_item("listen_addrs", strings(&info.listen_addrs))?;
+            dict.set_item("observed_addr", info.observed_addr.map(|a| a.to_string()))?;
+            dict.set_item("protocols", info.protocols)?;
+        }
+    }
+    dict.into_py_any(py)
+}
