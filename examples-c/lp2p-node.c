@@ -153,20 +153,100 @@ static lp2p_status load_or_create_key(const char *path, lp2p_keypair **out) {
 
 /* ---- echo service ---- */
 
+/* One echoed stream. Reading pauses while more than ECHO_PAUSE_BYTES wait
+   in the write queue and resumes below ECHO_RESUME_BYTES, so a fast sender
+   meets back-pressure through the muxer window instead of overflowing the
+   write queue (LP2P_STREAM_MAX_QUEUED_BYTES). pause, resume, write and reset
+   call no callback inline, so they are called under e->mu. */
+#define ECHO_PAUSE_BYTES (1024 * 1024)
+#define ECHO_RESUME_BYTES (256 * 1024)
+typedef struct {
+  lp2p_stream *s;
+  pthread_mutex_t mu;
+  size_t queued; /* bytes written, not yet completed */
+  int writes;    /* writes not yet completed */
+  int paused, ended;
+} echo_state;
+
+/* Unlocks e->mu; frees e and its stream once reading ended and every
+   write completed (no callback refers to e after that). */
+static void echo_unlock_maybe_free(echo_state *e) {
+  int done = e->ended && e->writes == 0;
+  pthread_mutex_unlock(&e->mu);
+  if (!done) return;
+  lp2p_stream_free(e->s);
+  pthread_mutex_destroy(&e->mu);
+  free(e);
+}
+
+typedef struct {
+  echo_state *e;
+  size_t len;
+} echo_write;
+
+static void echo_written(void *ud, lp2p_status status) {
+  echo_write *w = ud;
+  echo_state *e = w->e;
+  pthread_mutex_lock(&e->mu);
+  e->queued -= w->len;
+  e->writes--;
+  free(w);
+  if (status != LP2P_STATUS_OK) {
+    lp2p_stream_reset(e->s);
+  } else if (e->paused && e->queued <= ECHO_RESUME_BYTES) {
+    e->paused = 0;
+    lp2p_stream_resume(e->s);
+  }
+  echo_unlock_maybe_free(e);
+}
+
 static void echo_data(void *ud, const uint8_t *data, size_t len) {
-  lp2p_stream *s = ud;
-  if (lp2p_stream_write(s, data, len, NULL, NULL) != LP2P_STATUS_OK) lp2p_stream_reset(s);
+  echo_state *e = ud;
+  echo_write *w = malloc(sizeof *w);
+  pthread_mutex_lock(&e->mu);
+  if (!w) {
+    lp2p_stream_reset(e->s);
+  } else {
+    w->e = e;
+    w->len = len;
+    if (lp2p_stream_write(e->s, data, len, echo_written, w) == LP2P_STATUS_OK) {
+      e->queued += len;
+      e->writes++;
+      if (!e->paused && e->queued > ECHO_PAUSE_BYTES) {
+        e->paused = 1;
+        lp2p_stream_pause(e->s);
+      }
+    } else {
+      free(w);
+      lp2p_stream_reset(e->s);
+    }
+  }
+  pthread_mutex_unlock(&e->mu);
 }
 
 static void echo_end(void *ud, lp2p_status status) {
-  lp2p_stream *s = ud;
-  if (status == LP2P_STATUS_OK) lp2p_stream_close_write(s, NULL, NULL);
-  lp2p_stream_free(s);
+  echo_state *e = ud;
+  pthread_mutex_lock(&e->mu);
+  /* Sent once the queued writes are out. */
+  if (status == LP2P_STATUS_OK) lp2p_stream_close_write(e->s, NULL, NULL);
+  e->ended = 1;
+  echo_unlock_maybe_free(e);
 }
 
 static void echo_handler(void *ud, lp2p_stream *s) {
   (void)ud;
-  if (lp2p_stream_start_reading(s, echo_data, echo_end, s, NULL) != LP2P_STATUS_OK) lp2p_stream_free(s);
+  echo_state *e = calloc(1, sizeof *e);
+  if (!e) {
+    lp2p_stream_free(s);
+    return;
+  }
+  e->s = s;
+  pthread_mutex_init(&e->mu, NULL);
+  if (lp2p_stream_start_reading(s, echo_data, echo_end, e, NULL) != LP2P_STATUS_OK) {
+    lp2p_stream_free(s);
+    pthread_mutex_destroy(&e->mu);
+    free(e);
+  }
 }
 
 /* ---- chat ---- */
