@@ -167,7 +167,7 @@ where
         wbuf: Vec::new(),
         wpos: 0,
         needs_flush: false,
-        rbuf: vec![0u8; READ_CHUNK].into_boxed_slice(),
+        rbuf: vec![0u8; MIN_READ_CHUNK],
     };
     tokio::spawn(async move {
         let result = std::future::poll_fn(|cx| driver.poll_drive(cx)).await;
@@ -178,8 +178,11 @@ where
     (control, Incoming { shared })
 }
 
-/// How much one socket read asks for.
-const READ_CHUNK: usize = 64 * 1024;
+/// How much one socket read asks for: from `MIN_READ_CHUNK`, doubling while
+/// reads fill the buffer, up to `MAX_READ_CHUNK`. An idle session keeps the
+/// small buffer; a busy one reads whole Noise frames at once.
+const MIN_READ_CHUNK: usize = 2 * 1024;
+const MAX_READ_CHUNK: usize = 64 * 1024;
 
 /// The task that owns the socket.
 struct Driver<T> {
@@ -190,7 +193,7 @@ struct Driver<T> {
     wpos: usize,
     needs_flush: bool,
     /// Socket reads land here.
-    rbuf: Box<[u8]>,
+    rbuf: Vec<u8>,
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
@@ -234,12 +237,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
                 Poll::Ready(Ok(())) if buf.filled().is_empty() => return Poll::Ready(Ok(())),
                 Poll::Ready(Ok(())) => {
+                    let filled = buf.filled().len() == buf.capacity();
                     let mut shared = lock(&self.shared);
                     let result = shared.conn.handle_input(buf.filled(), Instant::now());
                     shared.wake_touched();
                     if let Err(e) = result {
                         // The GoAway queued by the machine is sent by finish().
                         return Poll::Ready(Err(e));
+                    }
+                    drop(shared);
+                    if filled && self.rbuf.len() < MAX_READ_CHUNK {
+                        self.rbuf.resize(self.rbuf.len() * 2, 0);
                     }
                     progress = true;
                 }

@@ -7,6 +7,7 @@
 
 use prost::Message;
 
+use super::stream::{CipherState, TransportCiphers};
 use super::{NoiseError, crypto, pb};
 use crate::identity::{Keypair, PeerId, PublicKey};
 
@@ -138,7 +139,7 @@ impl Handshake {
     }
 
     /// Ends the handshake: the transport cipher state and what we learned.
-    pub fn finish(self) -> Result<(snow::TransportState, Remote), NoiseError> {
+    pub fn finish(mut self) -> Result<(TransportCiphers, Remote), NoiseError> {
         let (public_key, remote_muxers) = self.remote.ok_or(NoiseError::MissingIdentity)?;
         // The first muxer of the initiator's list that the responder has.
         let (initiator_list, responder_list) =
@@ -149,7 +150,14 @@ impl Handshake {
             initiator_list.iter().find(|m| responder_list.contains(m)).cloned()
         };
         let offered_muxers = !remote_muxers.is_empty();
-        let transport = self.state.into_transport_mode()?;
+        if !self.state.is_handshake_finished() {
+            return Err(snow::Error::State(snow::error::StateProblem::HandshakeNotFinished).into());
+        }
+        // The split's first key encrypts the initiator's messages, the second
+        // the responder's (Noise spec, section 5.3).
+        let (initiator_key, responder_key) = self.state.dangerously_get_raw_split();
+        let (send, recv) = if self.initiator { (initiator_key, responder_key) } else { (responder_key, initiator_key) };
+        let transport = TransportCiphers { send: CipherState::new(send), recv: CipherState::new(recv) };
         Ok((transport, Remote { peer: public_key.to_peer_id(), public_key, muxer, offered_muxers }))
     }
 }

@@ -55,6 +55,12 @@ pub enum NoiseError {
     /// The stream failed or ended during the handshake.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+    /// A transport message did not authenticate (tampered, or out of order).
+    #[error("transport message failed to decrypt")]
+    Decrypt,
+    /// 2^64 - 1 messages were sent or received: the nonce may not be reused.
+    #[error("nonce exhausted")]
+    NonceExhausted,
 }
 
 /// The result of a Noise upgrade.
