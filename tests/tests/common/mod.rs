@@ -54,6 +54,8 @@ pub struct RustPeer {
     control: libp2p_stream::Control,
     commands: mpsc::Sender<Command>,
     pub seen: Arc<Mutex<Seen>>,
+    /// Woken on every successful ping, so a waiter need not poll `seen`.
+    pub ping_notify: Arc<tokio::sync::Notify>,
 }
 
 impl RustPeer {
@@ -102,6 +104,8 @@ impl RustPeer {
         let seen = Arc::new(Mutex::new(Seen::default()));
         let (tx, mut rx) = mpsc::channel::<Command>(16);
         let seen_by_task = Arc::clone(&seen);
+        let ping_notify = Arc::new(tokio::sync::Notify::new());
+        let ping_notify_by_task = Arc::clone(&ping_notify);
         tokio::spawn(async move {
             let mut pending_dials: Vec<oneshot::Sender<Result<(), String>>> = Vec::new();
             loop {
@@ -132,6 +136,7 @@ impl RustPeer {
                             }
                             SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event { peer, result: Ok(rtt), .. })) => {
                                 seen.ping_ok.insert(peer, rtt);
+                                ping_notify_by_task.notify_waiters();
                             }
                             _ => {}
                         }
@@ -139,7 +144,7 @@ impl RustPeer {
                 }
             }
         });
-        RustPeer { peer_id, listen_addr, control, commands: tx, seen }
+        RustPeer { peer_id, listen_addr, control, commands: tx, seen, ping_notify }
     }
 
     /// The listen address with `/p2p/<id>`.
