@@ -8,6 +8,7 @@
  *   lp2p-node chat   (MULTIADDR | --listen MULTIADDR) [--key FILE]
  *   lp2p-node lookup MULTIADDR [--json]
  *   lp2p-node perf   MULTIADDR [--upload-bytes N] [--download-bytes N] [--json]
+ *   lp2p-node transport-interop   (libp2p test-plans' contract; see its --help)
  *
  * Human-readable output by default; with --json one JSON object per line on
  * stdout (messages and logs on stderr). Exit status 0 on success, 1 with a
@@ -18,6 +19,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -25,7 +27,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -910,6 +914,200 @@ static int cmd_perf(int argc, char **argv) {
   return 0;
 }
 
+/* ---- transport-interop: the contract of libp2p's test-plans repository ---- */
+
+static const char *usage_interop =
+    "usage: lp2p-node transport-interop\n"
+    "Speaks the transport-interop contract of libp2p's test-plans repository, configured by\n"
+    "environment variables:\n"
+    "  transport, security, muxer  tcp, noise, yamux (the one combination lp2p builds today)\n"
+    "  is_dialer                   true or false\n"
+    "  ip                          the address the listener binds (default 0.0.0.0)\n"
+    "  redis_addr                  HOST:PORT of the Redis server (default redis:6379)\n"
+    "  test_timeout_seconds        default 180\n"
+    "The listener RPUSHes its address to the Redis list listenerAddr and serves until stopped\n"
+    "(exit 0) or the timeout (exit 1). The dialer BLPOPs the address, dials, pings, and prints\n"
+    "on stdout only {\"handshakePlusOneRTTMillis\":MS,\"pingRTTMilllis\":MS}; logs go to stderr.\n";
+
+static const char *env_or(const char *name, const char *fallback) {
+  const char *v = getenv(name);
+  return v && *v ? v : fallback;
+}
+
+static void set_socket_timeout(int fd, double seconds) {
+  struct timeval tv;
+  tv.tv_sec = (time_t)seconds;
+  tv.tv_usec = (suseconds_t)((seconds - (double)tv.tv_sec) * 1e6);
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+/* Connects to HOST:PORT (or [V6]:PORT), retrying until `deadline`: the
+   Redis server of a test run may come up after us. Later reads and writes
+   on the socket time out after io_timeout_s. Returns the socket or -1. */
+static int redis_connect(const char *addr, double deadline, double io_timeout_s) {
+  char host[256];
+  const char *colon = strrchr(addr, ':');
+  if (!colon || colon == addr) return -1;
+  size_t n = (size_t)(colon - addr);
+  if (addr[0] == '[' && n >= 2 && addr[n - 1] == ']') {
+    addr++;
+    n -= 2;
+  }
+  if (n >= sizeof host) return -1;
+  memcpy(host, addr, n);
+  host[n] = 0;
+  for (;;) {
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(host, colon + 1, &hints, &res) == 0) {
+      for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        int fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+        if (fd < 0) continue;
+        set_socket_timeout(fd, 2); /* bounds connect() */
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+          freeaddrinfo(res);
+          set_socket_timeout(fd, io_timeout_s);
+          return fd;
+        }
+        close(fd);
+      }
+      freeaddrinfo(res);
+    }
+    if (stop || now_s() >= deadline) return -1;
+    struct timespec pause = {0, 200 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+  }
+}
+
+/* Sends one command as a RESP array of bulk strings. */
+static int redis_send(int fd, int argc, const char **argv) {
+  char buf[2048];
+  int off = snprintf(buf, sizeof buf, "*%d\r\n", argc);
+  for (int i = 0; i < argc && off > 0 && (size_t)off < sizeof buf; i++)
+    off += snprintf(buf + off, sizeof buf - (size_t)off, "$%zu\r\n%s\r\n", strlen(argv[i]), argv[i]);
+  if (off <= 0 || (size_t)off >= sizeof buf) return -1;
+  for (size_t sent = 0; sent < (size_t)off;) {
+    ssize_t w = send(fd, buf + sent, (size_t)off - sent, MSG_NOSIGNAL);
+    if (w <= 0) return -1;
+    sent += (size_t)w;
+  }
+  return 0;
+}
+
+/* Reads one CRLF-terminated line, without the CRLF; -1 on error, timeout or
+   a line that does not fit. Byte by byte: replies here are a few lines. */
+static int redis_line(int fd, char *buf, size_t size) {
+  size_t n = 0;
+  for (;;) {
+    char c;
+    if (recv(fd, &c, 1, 0) != 1) return -1;
+    if (c == '\n' && n > 0 && buf[n - 1] == '\r') {
+      buf[n - 1] = 0;
+      return 0;
+    }
+    if (n + 1 >= size) return -1;
+    buf[n++] = c;
+  }
+}
+
+/* BLPOP listenerAddr: waits up to timeout_s for the listener's address.
+   The reply is *2 then the key and the value as bulk strings; *-1 means
+   the wait timed out. */
+static int redis_pop_listener_addr(int fd, double timeout_s, char *out, size_t size) {
+  char t[32], line[1024];
+  snprintf(t, sizeof t, "%d", (int)timeout_s > 0 ? (int)timeout_s : 1);
+  const char *cmd[] = {"BLPOP", "listenerAddr", t};
+  if (redis_send(fd, 3, cmd) || redis_line(fd, line, sizeof line) || strcmp(line, "*2")) return -1;
+  for (int i = 0; i < 2; i++) {
+    if (redis_line(fd, line, sizeof line) || line[0] != '$') return -1;
+    long len = strtol(line + 1, NULL, 10);
+    if (redis_line(fd, line, sizeof line) || len < 0 || strlen(line) != (size_t)len) return -1;
+  }
+  if (strlen(line) >= size) return -1;
+  memcpy(out, line, strlen(line) + 1);
+  return 0;
+}
+
+static int interop_dial(int fd, double timeout_s) {
+  char addr[1024];
+  if (redis_pop_listener_addr(fd, timeout_s, addr, sizeof addr))
+    return fail("no listener address from Redis (BLPOP listenerAddr) within %.0f s", timeout_s);
+  fprintf(stderr, "lp2p-node: dialing %s\n", addr);
+  if (start(NULL, 0, NULL, 0)) return 1;
+  double handshake_start = now_s();
+  char *peer = NULL;
+  lp2p_status st = lp2p_node_dial(node, addr, &peer);
+  if (st != LP2P_STATUS_OK) return fail_status("dial", st);
+  uint64_t ping_us = 0;
+  st = lp2p_node_ping(node, peer, &ping_us);
+  double total_ms = (now_s() - handshake_start) * 1000.0;
+  lp2p_string_free(peer);
+  if (st != LP2P_STATUS_OK) return fail_status("ping", st);
+  /* "Milllis" with three l's is the contract's spelling. */
+  printf("{\"handshakePlusOneRTTMillis\":%.3f,\"pingRTTMilllis\":%.3f}\n", total_ms, (double)ping_us / 1000.0);
+  fflush(stdout);
+  finish();
+  return 0;
+}
+
+/* The address to publish: on 0.0.0.0 the node lists every interface; a
+   dialer in another container needs one that is not loopback. */
+static const char *dialable_addr(const lp2p_string_list *addrs) {
+  for (size_t i = 0; i < lp2p_string_list_len(addrs); i++) {
+    const char *a = lp2p_string_list_get(addrs, i);
+    if (strncmp(a, "/ip4/127.", 9) && strncmp(a, "/ip6/::1/", 9)) return a;
+  }
+  return lp2p_string_list_len(addrs) ? lp2p_string_list_get(addrs, 0) : NULL;
+}
+
+static int interop_listen(int fd, const char *ip, double deadline) {
+  char listen_addr[128];
+  snprintf(listen_addr, sizeof listen_addr, "/%s/%s/tcp/0", strchr(ip, ':') ? "ip6" : "ip4", ip);
+  const char *listen[] = {listen_addr};
+  if (start(listen, 1, NULL, 1)) return 1;
+  lp2p_string_list *addrs = NULL;
+  lp2p_status st = lp2p_node_listen_addrs(node, &addrs);
+  if (st != LP2P_STATUS_OK) return fail_status("listen addresses", st);
+  const char *addr = dialable_addr(addrs);
+  char line[256];
+  const char *cmd[] = {"RPUSH", "listenerAddr", addr ? addr : ""};
+  int pushed = addr && !redis_send(fd, 3, cmd) && !redis_line(fd, line, sizeof line) && line[0] == ':';
+  if (pushed) fprintf(stderr, "lp2p-node: listening on %s\n", addr);
+  lp2p_string_list_free(addrs);
+  if (!pushed) return fail("could not publish the listen address to Redis (RPUSH listenerAddr)");
+  struct timespec tick = {0, 50 * 1000 * 1000};
+  while (!stop && now_s() < deadline) nanosleep(&tick, NULL);
+  if (!stop) return fail("test_timeout_seconds passed and the listener was not stopped");
+  finish();
+  return 0;
+}
+
+static int cmd_transport_interop(int argc, char **argv) {
+  if (argc > 0) {
+    if (!strcmp(argv[0], "--help")) return printf("%s", usage_interop), 0;
+    return fprintf(stderr, "%s", usage_interop), 1;
+  }
+  const char *transport = env_or("transport", ""), *security = env_or("security", ""), *muxer = env_or("muxer", "");
+  const char *is_dialer = env_or("is_dialer", "");
+  const char *ip = env_or("ip", "0.0.0.0");
+  const char *redis_addr = env_or("redis_addr", "redis:6379");
+  double timeout_s = atof(env_or("test_timeout_seconds", "180"));
+  if (!(timeout_s > 0)) return fail("test_timeout_seconds must be a positive number");
+  if (strcmp(is_dialer, "true") && strcmp(is_dialer, "false")) return fail("is_dialer must be true or false");
+  /* What lp2p does not build yet is refused by name, never faked. */
+  if (strcmp(transport, "tcp")) return fail("unsupported transport '%s' (lp2p builds tcp)", transport);
+  if (strcmp(security, "noise")) return fail("unsupported security '%s' (lp2p builds noise)", security);
+  if (strcmp(muxer, "yamux")) return fail("unsupported muxer '%s' (lp2p builds yamux)", muxer);
+  double deadline = now_s() + timeout_s;
+  int fd = redis_connect(redis_addr, deadline, timeout_s + 5);
+  if (fd < 0) return fail("cannot reach Redis at %s", redis_addr);
+  int rc = !strcmp(is_dialer, "true") ? interop_dial(fd, timeout_s) : interop_listen(fd, ip, deadline);
+  close(fd);
+  return rc;
+}
+
 static const char *usage = "usage: lp2p-node COMMAND [ARGS] (each command takes --help)\n"
                            "  id      print this node's identity\n"
                            "  listen  serve ping, identify, echo and chat\n"
@@ -917,7 +1115,8 @@ static const char *usage = "usage: lp2p-node COMMAND [ARGS] (each command takes 
                            "  echo    send bytes through a peer's echo service and check them\n"
                            "  chat    line chat with a peer\n"
                            "  lookup  print a peer's identify result\n"
-                           "  perf    measure throughput with a peer (/perf/1.0.0)\n";
+                           "  perf    measure throughput with a peer (/perf/1.0.0)\n"
+                           "  transport-interop  libp2p test-plans' transport-interop test (set by environment)\n";
 
 int main(int argc, char **argv) {
   if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
@@ -939,6 +1138,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "chat")) return cmd_chat(argc, argv);
   if (!strcmp(cmd, "lookup")) return cmd_lookup(argc, argv);
   if (!strcmp(cmd, "perf")) return cmd_perf(argc, argv);
+  if (!strcmp(cmd, "transport-interop")) return cmd_transport_interop(argc, argv);
   fprintf(stderr, "lp2p-node: unknown command '%s'\n%s", cmd, usage);
   return 1;
 }

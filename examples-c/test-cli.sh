@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Tests build/lp2p-node end to end on loopback: id (key file kept), listen,
-# ping, echo (several streams), lookup and chat, human and --json output,
+# ping, echo (several streams), lookup, chat and transport-interop, human and --json output,
 # --help and failure exit codes. Prints "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -105,6 +105,35 @@ kill "$chat_pid" 2>/dev/null
 wait "$chat_pid" 2>/dev/null
 wait "$dial_pid" 2>/dev/null
 check "chat dialer ends when the listener leaves" bash -c "! kill -0 $dial_pid 2>/dev/null"
+
+# transport-interop: libp2p test-plans' contract, with the loopback
+# stand-in for its Redis server from tests/interop.
+check "transport-interop --help" "$node" transport-interop --help
+python3 ../tests/interop/redis_stub.py --seconds 120 >"$tmp/redis.port" &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$tmp/redis.port" ] && break; sleep 0.1; done
+redis=127.0.0.1:$(cat "$tmp/redis.port")
+interop=(env transport=tcp security=noise muxer=yamux redis_addr="$redis" test_timeout_seconds=30)
+"${interop[@]}" is_dialer=false ip=127.0.0.1 "$node" transport-interop >"$tmp/ti-listen.out" 2>"$tmp/ti-listen.err" &
+ti_listener=$!
+pids+=($ti_listener)
+"${interop[@]}" is_dialer=true "$node" transport-interop >"$tmp/ti-dial.out" 2>"$tmp/ti-dial.err"
+check "transport-interop dialer exits 0" test $? -eq 0
+check "transport-interop stdout is only the result line" python3 -c '
+import json,sys
+lines=open(sys.argv[1]).read().splitlines()
+assert len(lines)==1, lines
+o=json.loads(lines[0])
+assert set(o)=={"handshakePlusOneRTTMillis","pingRTTMilllis"}, o
+assert 0 < o["pingRTTMilllis"] <= o["handshakePlusOneRTTMillis"] < 30000, o' "$tmp/ti-dial.out"
+kill "$ti_listener"
+wait "$ti_listener"
+check "transport-interop listener exits 0 when stopped" test $? -eq 0
+check "transport-interop listener published a dialable address" grep -q 'listening on /ip4/127.0.0.1/tcp/' "$tmp/ti-listen.err"
+check "transport-interop refuses what lp2p does not build" bash -c "! env transport=quic-v1 is_dialer=true redis_addr=$redis $node transport-interop 2>$tmp/ti-quic.err && grep -q 'unsupported transport' $tmp/ti-quic.err"
+check "transport-interop dialer fails when no listener comes" bash -c "! env transport=tcp security=noise muxer=yamux is_dialer=true redis_addr=$redis test_timeout_seconds=1 $node transport-interop >$tmp/ti-none.out 2>&1 && ! grep -q handshake $tmp/ti-none.out"
+check "transport-interop listener exits 1 at its timeout" bash -c "! env transport=tcp security=noise muxer=yamux is_dialer=false ip=127.0.0.1 redis_addr=$redis test_timeout_seconds=1 $node transport-interop 2>/dev/null"
+check "transport-interop fails without Redis" bash -c "! env transport=tcp security=noise muxer=yamux is_dialer=true redis_addr=127.0.0.1:1 test_timeout_seconds=1 $node transport-interop 2>/dev/null"
 
 # Failures: exit 1 with a message.
 "$node" ping /ip4/127.0.0.1/tcp/1 --count 1 >"$tmp/fail.out" 2>"$tmp/fail.err"

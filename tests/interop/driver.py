@@ -4,8 +4,13 @@ go, js and py peers, both dial directions, every combination both support.
 Run by run.sh, which installs and builds everything first; this file only
 starts processes and judges their output (Python standard library only).
 
-  python3 driver.py --out MATRIX.json --known KNOWN.json \
+  python3 driver.py --out MATRIX.json --known KNOWN.json --redis-stub PATH \
       --lp2p-peer PATH --lp2p-node PATH --go CMD --js CMD --py CMD
+
+The lp2p-node rows run the CLI in its transport-interop mode (libp2p
+test-plans' contract) for the handshake, with redis_stub.py in place of Redis:
+as listener it publishes its address there; as dialer it reads the peer's
+address from there and reports handshakePlusOneRTTMillis.
 
 Each peer CMD is a shell-split command line ("node /x/peer.js"). A row is a
 peer and a direction (who dials whom, and which lp2p side); a column is a
@@ -17,6 +22,7 @@ import json
 import os
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -59,15 +65,66 @@ def combo_name(combo):
     return "/".join(combo)
 
 
-class Listener:
-    """A listening process whose first stdout line is {"addrs": [...]}."""
+class Redis:
+    """A client for the few RESP commands of the transport-interop contract."""
 
-    def __init__(self, argv, log_path):
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=LISTEN_TIMEOUT_S + 5)
+        self.reader = self.sock.makefile("rb")
+
+    def command(self, *args):
+        msg = b"*%d\r\n" % len(args)
+        for a in args:
+            a = a.encode() if isinstance(a, str) else a
+            msg += b"$%d\r\n%s\r\n" % (len(a), a)
+        self.sock.sendall(msg)
+        return self.reply()
+
+    def reply(self):
+        line = self.reader.readline().rstrip(b"\r\n")
+        kind, rest = line[:1], line[1:]
+        if kind == b"*":
+            return None if int(rest) < 0 else [self.reply() for _ in range(int(rest))]
+        if kind == b"$":
+            data = self.reader.read(int(rest) + 2)
+            return data[:-2].decode()
+        if kind == b"-":
+            raise RuntimeError(f"redis: {rest.decode()}")
+        return rest.decode()
+
+
+def interop_env(combo, redis_port, dialer, timeout_s):
+    """The environment of the test-plans transport-interop contract."""
+    t, s, m = combo
+    env = dict(os.environ)
+    env.update(
+        transport=t,
+        security=s,
+        muxer=m,
+        is_dialer="true" if dialer else "false",
+        ip="127.0.0.1",
+        redis_addr=f"127.0.0.1:{redis_port}",
+        test_timeout_seconds=str(timeout_s),
+    )
+    return env
+
+
+class Listener:
+    """A listening process whose first stdout line is {"addrs": [...]}, or
+    (with redis) a transport-interop listener that publishes its address
+    to the Redis list listenerAddr."""
+
+    def __init__(self, argv, log_path, env=None, redis=None):
         self.log = open(log_path, "wb")
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.log, start_new_session=True)
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.log, start_new_session=True, env=env)
+        self.redis = redis
         self.addr = None
 
     def wait_addr(self):
+        if self.redis is not None:
+            popped = self.redis.command("BLPOP", "listenerAddr", str(LISTEN_TIMEOUT_S))
+            self.addr = popped[1] if popped else None
+            return self.addr
         deadline = time.monotonic() + LISTEN_TIMEOUT_S
         while time.monotonic() < deadline:
             line = self.proc.stdout.readline()
@@ -137,20 +194,20 @@ def judge(found, code, expect_record):
     return failures
 
 
-def cli_dial(lp2p_node, addr):
+def cli_dial(lp2p_node, addr, combo, redis, redis_port):
     """lp2p-node as dialer: one command per check, reported in the dialer
-    contract's shape. The CLI does not show the remote's signed peer record;
-    the Rust-API rows check that."""
+    contract's shape. The handshake is the transport-interop mode's own
+    measure. The CLI does not show the remote's signed peer record; the
+    Rust-API rows check that."""
     found = {}
-    start = time.monotonic()
-    code, out, err = run([lp2p_node, "ping", addr, "--count", "1", "--json"], 60)
-    wall = (time.monotonic() - start) * 1000
-    # The CLI's ping command dials then pings once: its wall time, process
-    # start included, bounds handshake plus one round trip from above.
-    if code == 0:
-        found["handshake"] = {"check": "handshake", "ok": True, "ms": wall, "ms_includes_process_start": True}
-    else:
-        found["handshake"] = {"check": "handshake", "ok": False, "error": err.strip()[-400:]}
+    redis.command("DEL", "listenerAddr")
+    redis.command("RPUSH", "listenerAddr", addr)
+    p = subprocess.run(
+        [lp2p_node, "transport-interop"], capture_output=True, timeout=90, env=interop_env(combo, redis_port, True, 60)
+    )
+    out, err = p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+    found["handshake"] = interop_result(p.returncode, out, err)
+    if not found["handshake"]["ok"]:
         return found, err
     logs = [err]
     code, out, err = run([lp2p_node, "ping", addr, "--count", "3", "--json"], 60)
@@ -176,6 +233,24 @@ def cli_dial(lp2p_node, addr):
     if code != 0:
         found["streams"]["error"] = err.strip()[-400:]
     return found, "\n".join(logs)
+
+
+def interop_result(code, out, err):
+    """The dialer's stdout must be exactly the contract's one JSON line."""
+    lines = out.splitlines()
+    try:
+        result = json.loads(lines[0]) if code == 0 and len(lines) == 1 else None
+    except ValueError:
+        result = None
+    if not isinstance(result, dict) or set(result) != {"handshakePlusOneRTTMillis", "pingRTTMilllis"}:
+        return {"check": "handshake", "ok": False, "error": f"exit {code}, stdout {out!r}: {err.strip()[-300:]}"}
+    return {
+        "check": "handshake",
+        "ok": True,
+        "ms": result["handshakePlusOneRTTMillis"],
+        "ping_rtt_ms": result["pingRTTMilllis"],
+        "via": "lp2p-node transport-interop",
+    }
 
 
 def cli_identify(code, out, err):
@@ -207,20 +282,23 @@ def cli_identify(code, out, err):
 def run_cell(args, peer, peer_cmd, lp2p_side, direction, combo, tmp):
     """One cell: start the listener, run the dialer, judge its checks."""
     tag = f"{peer}-{lp2p_side}-{direction}-{combo_name(combo).replace('/', '-')}"
+    log_path = os.path.join(tmp, tag + ".listener.log")
     if direction == "lp2p-dials":
-        listen_argv = peer_cmd + ["listen"] + combo_args(combo)
+        listener = Listener(peer_cmd + ["listen"] + combo_args(combo), log_path)
     elif lp2p_side == "rust":
-        listen_argv = [args.lp2p_peer, "listen"] + combo_args(combo)
+        listener = Listener([args.lp2p_peer, "listen"] + combo_args(combo), log_path)
     else:
-        # lp2p-node builds only tcp/noise/yamux and has no combination flags.
-        listen_argv = [args.lp2p_node, "listen", "--listen", "/ip4/127.0.0.1/tcp/0", "--seconds", "300", "--json"]
-    listener = Listener(listen_argv, os.path.join(tmp, tag + ".listener.log"))
+        # lp2p-node listens in its transport-interop mode, which serves echo
+        # too, and publishes its address through the Redis stand-in.
+        args.redis.command("DEL", "listenerAddr")
+        env = interop_env(combo, args.redis_port, False, 300)
+        listener = Listener([args.lp2p_node, "transport-interop"], log_path, env=env, redis=args.redis)
     try:
         addr = listener.wait_addr()
         if addr is None:
             return {"failures": ["listener printed no address"], "log": open(listener.log.name).read()[-2000:]}
         if direction == "lp2p-dials" and lp2p_side == "cli":
-            found, log = cli_dial(args.lp2p_node, addr)
+            found, log = cli_dial(args.lp2p_node, addr, combo, args.redis, args.redis_port)
             code = 0 if all(c.get("ok") for c in found.values()) else 1
         else:
             dialer = [args.lp2p_peer, "dial", addr] if direction == "lp2p-dials" else peer_cmd + ["dial", addr]
@@ -255,7 +333,19 @@ def main():
     ap.add_argument("--go", required=True)
     ap.add_argument("--js", required=True)
     ap.add_argument("--py", required=True)
+    ap.add_argument("--redis-stub", required=True)
     args = ap.parse_args()
+    stub = subprocess.Popen([sys.executable, args.redis_stub, "--seconds", "3600"], stdout=subprocess.PIPE)
+    try:
+        args.redis_port = int(stub.stdout.readline())
+        args.redis = Redis(args.redis_port)
+        return run_matrix(args)
+    finally:
+        stub.kill()
+        stub.wait()
+
+
+def run_matrix(args):
     with open(args.known) as f:
         known = json.load(f)["known_failures"]
     peers = {"go": shlex.split(args.go), "js": shlex.split(args.js), "py": shlex.split(args.py)}

@@ -94,4 +94,5 @@ python3 "$here/driver.py" \
   --lp2p-node "$out/lp2p-node" \
   --go "$out/go-peer" \
   --js "node $here/js/peer.js" \
-  --py "$out/venv/bin/python $here/py/peer.py"
+  --py "$out/venv/bin/python $here/py/peer.py" \
+  --redis-stub "$here/redis_stub.py"
