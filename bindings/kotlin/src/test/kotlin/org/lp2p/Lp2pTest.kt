@@ -1,0 +1,304 @@
+// The Kotlin suite of lp2p. The test names match the Python and Swift suites
+// (same name, same behaviour); the extra tests cover the rest of the API.
+package org.lp2p
+
+import java.io.File
+import java.security.MessageDigest
+import java.time.Duration
+import java.util.concurrent.LinkedBlockingQueue
+import java.util.concurrent.TimeUnit
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.async
+import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withContext
+import kotlinx.coroutines.withTimeout
+import org.junit.jupiter.api.AfterEach
+import org.junit.jupiter.api.Assertions.assertArrayEquals
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertTrue
+import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.assertThrows
+
+const val ECHO = "/echo/1.0.0"
+const val LOOPBACK = "/ip4/127.0.0.1/tcp/0"
+const val TEST_TIMEOUT_MS = 60_000L
+
+/** Echoes every byte back, then closes its write side. Written in Kotlin. */
+class EchoHandler : StreamHandler {
+    override suspend fun handle(stream: Stream) {
+        stream.use { s ->
+            try {
+                while (true) {
+                    val chunk = s.read(65536u)
+                    if (chunk.isEmpty()) break
+                    s.write(chunk)
+                }
+                s.closeWrite()
+            } catch (e: Lp2pException) {
+                s.reset()
+            }
+        }
+    }
+}
+
+/** Collects a node's events. */
+class Collector : EventListener {
+    val events = LinkedBlockingQueue<NodeEvent>()
+    override fun onEvent(event: NodeEvent) {
+        events.add(event)
+    }
+}
+
+/** Deterministic bytes, different at every offset (not all zeros). */
+fun pattern(size: Int): ByteArray {
+    val out = ByteArray(size)
+    var x = 0x12345678
+    for (i in 0 until size) {
+        x = x xor (x shl 13); x = x xor (x ushr 17); x = x xor (x shl 5)
+        out[i] = x.toByte()
+    }
+    return out
+}
+
+fun sha256(bytes: ByteArray): ByteArray = MessageDigest.getInstance("SHA-256").digest(bytes)
+
+class Lp2pTest {
+    private val nodes = mutableListOf<Node>()
+
+    private fun start(listen: Boolean = true): Node {
+        val config = NodeConfig(listenAddrs = if (listen) listOf(LOOPBACK) else listOf())
+        return Node(config).also { nodes += it }
+    }
+
+    @AfterEach
+    fun stopNodes() {
+        runBlocking {
+            for (node in nodes) {
+                node.shutdown()
+                node.close()
+            }
+        }
+    }
+
+    /** Writes `data` and reads everything back concurrently (the echo needs both). */
+    private suspend fun echoThrough(stream: Stream, data: ByteArray, chunk: Int = 65536): ByteArray =
+        withContext(Dispatchers.IO) {
+            val reader = async { stream.readToEnd(data.size.toULong() + 1u) }
+            var off = 0
+            while (off < data.size) {
+                val end = minOf(off + chunk, data.size)
+                stream.write(data.copyOfRange(off, end))
+                off = end
+            }
+            stream.closeWrite()
+            reader.await()
+        }
+
+    @Test
+    fun test_two_nodes_ping() {
+        runBlocking {
+            withTimeout(TEST_TIMEOUT_MS) {
+                val server = start()
+                val client = start(listen = false)
+                val peer = client.dial(server.listenAddrs()[0])
+                assertEquals(server.peerId(), peer)
+                val rtt = client.ping(peer)
+                assertTrue(rtt > Duration.ZERO, "rtt $rtt")
+                assertTrue(rtt < Duration.ofSeconds(10), "rtt $rtt")
+            }
+        }
+    }
+
+    @Test
+    fun test_echo_round_trip_through_handler() {
+        runBlocking {
+            withTimeout(TEST_TIMEOUT_MS) {
+                val server = start()
+                server.setStreamHandler(ECHO, EchoHandler())
+                val client = start(listen = false)
+                val peer = client.dial(server.listenAddrs()[0])
+                client.newStream(peer, ECHO).use { stream ->
+                    assertEquals(ECHO, stream.protocol())
+                    assertEquals(server.peerId(), stream.peerId())
+                    val message = "hello from kotlin".toByteArray()
+                    assertArrayEquals(message, echoThrough(stream, message))
+                }
+            }
+        }
+    }
+
+    @Test
+    fun test_transfer_16_mib_checked() {
+        runBlocking {
+            withTimeout(TEST_TIMEOUT_MS) {
+                val server = start()
+                server.setStreamHandler(ECHO, EchoHandler())
+                val client = start(listen = false)
+                val peer = client.dial(server.listenAddrs()[0])
+                val data = pattern(16 * 1024 * 1024)
+                client.newStream(peer, ECHO).use { stream ->
+                    val back = echoThrough(stream, data)
+                    assertEquals(data.size, back.size)
+                    assertArrayEquals(sha256(data), sha256(back))
+                    assertTrue(data.contentEquals(back), "every byte comes back equal")
+                }
+            }
+        }
+    }
+
+    @Test
+    fun test_invalid_multiaddr_raises() {
+        val client = start(listen = false)
+        assertThrows<Lp2pException.InvalidMultiaddr> {
+            runBlocking { client.dial("not-a-multiaddr") }
+        }
+        assertThrows<Lp2pException.InvalidMultiaddr> {
+            Node(NodeConfig(listenAddrs = listOf("not-a-multiaddr")))
+        }
+    }
+
+    @Test
+    fun test_unknown_protocol_raises() {
+        val server = start()
+        val client = start(listen = false)
+        val peer = runBlocking { client.dial(server.listenAddrs()[0]) }
+        val e = assertThrows<Lp2pException.ProtocolNotSupported> {
+            runBlocking { client.newStream(peer, "/no-such-protocol/1.0.0") }
+        }
+        assertTrue(e.message!!.contains("/no-such-protocol/1.0.0"), e.message)
+    }
+
+    @Test
+    fun test_talks_to_lp2p_node_cli() {
+        val cli = File(System.getProperty("lp2p.node") ?: error("-Dlp2p.node is not set"))
+        assertTrue(cli.canExecute(), "$cli is not built")
+
+        // The CLI listens; our Kotlin node pings it and echoes through it.
+        val listener = ProcessBuilder(cli.path, "listen", "--seconds", "60", "--json")
+            .redirectError(ProcessBuilder.Redirect.INHERIT)
+            .start()
+        try {
+            val line = listener.inputStream.bufferedReader().readLine() ?: error("lp2p-node printed nothing")
+            val addr = Regex("\"addrs\":\\[\"([^\"]+)\"").find(line)?.groupValues?.get(1)
+                ?: error("no address in $line")
+            runBlocking {
+                withTimeout(TEST_TIMEOUT_MS) {
+                    val client = start(listen = false)
+                    val peer = client.dial(addr)
+                    assertTrue(addr.endsWith("/p2p/$peer"))
+                    assertTrue(client.ping(peer) > Duration.ZERO)
+                    val data = pattern(300_000)
+                    client.newStream(peer, ECHO).use { stream ->
+                        assertArrayEquals(data, echoThrough(stream, data))
+                    }
+                }
+            }
+        } finally {
+            listener.destroy()
+            listener.waitFor(10, TimeUnit.SECONDS)
+        }
+
+        // Our Kotlin node listens with a Kotlin echo handler; the CLI dials it.
+        val server = start()
+        server.setStreamHandler(ECHO, EchoHandler())
+        val echo = ProcessBuilder(cli.path, "echo", server.listenAddrs()[0], "--bytes", "200000", "--json")
+            .redirectErrorStream(true)
+            .start()
+        val output = echo.inputStream.bufferedReader().readText()
+        assertTrue(echo.waitFor(60, TimeUnit.SECONDS), "lp2p-node echo did not finish")
+        assertEquals(0, echo.exitValue(), output)
+        assertTrue(output.contains("\"ok\":true") && output.contains("\"bytes\":200000"), output)
+    }
+
+    // Beyond the shared names: the rest of the API.
+
+    @Test
+    fun test_identify_results() {
+        runBlocking {
+            withTimeout(TEST_TIMEOUT_MS) {
+                val server = Node(NodeConfig(listenAddrs = listOf(LOOPBACK), agentVersion = "kotlin-test/1")).also { nodes += it }
+                server.setStreamHandler(ECHO, EchoHandler())
+                val client = start(listen = false)
+                val events = Collector()
+                client.subscribeEvents(events).use {
+                    val peer = client.dial(server.listenAddrs()[0])
+                    var identified: NodeEvent.Identified? = null
+                    while (identified == null) {
+                        val event = events.events.poll(10, TimeUnit.SECONDS) ?: error("no Identified event")
+                        if (event is NodeEvent.Identified && event.peerId == peer) identified = event
+                    }
+                    assertEquals("kotlin-test/1", identified.agentVersion)
+                    assertTrue(ECHO in identified.protocols)
+                    val info = client.peerInfo(peer)
+                    assertEquals("kotlin-test/1", info.agentVersion)
+                    assertTrue(ECHO in info.protocols)
+                    assertTrue(client.isConnected(peer))
+                    assertEquals(listOf(peer), client.connectedPeers())
+                }
+            }
+        }
+    }
+
+    @Test
+    fun test_events_report_connections() {
+        runBlocking {
+            withTimeout(TEST_TIMEOUT_MS) {
+                val server = start()
+                val events = Collector()
+                server.subscribeEvents(events).use {
+                    val client = start(listen = false)
+                    client.dial(server.listenAddrs()[0])
+                    var established: NodeEvent.ConnectionEstablished? = null
+                    while (established == null) {
+                        val event = events.events.poll(10, TimeUnit.SECONDS) ?: error("no ConnectionEstablished event")
+                        if (event is NodeEvent.ConnectionEstablished) established = event
+                    }
+                    assertEquals(client.peerId(), established.peerId)
+                    assertEquals(false, established.outbound)
+                }
+            }
+        }
+    }
+
+    @Test
+    fun test_keypair_round_trip() {
+        val key = Keypair.generateEd25519()
+        val again = Keypair.fromProtobufEncoding(key.toProtobufEncoding())
+        assertEquals(key.peerId(), again.peerId())
+        val node = Node(NodeConfig(keypair = again)).also { nodes += it }
+        assertEquals(key.peerId(), node.peerId())
+        assertThrows<Lp2pException.InvalidKey> { Keypair.fromProtobufEncoding(byteArrayOf(1, 2, 3)) }
+    }
+
+    @Test
+    fun test_unknown_peer_and_bad_peer_id_raise() {
+        val node = start(listen = false)
+        assertThrows<Lp2pException.UnknownPeer> { node.peerInfo(Keypair.generateEd25519().peerId()) }
+        assertThrows<Lp2pException.InvalidPeerId> { runBlocking { node.ping("not-a-peer-id") } }
+    }
+
+    @Test
+    fun test_reset_stream_fails_the_reader() {
+        runBlocking {
+            withTimeout(TEST_TIMEOUT_MS) {
+                val server = start()
+                server.setStreamHandler(ECHO, EchoHandler())
+                val client = start(listen = false)
+                val peer = client.dial(server.listenAddrs()[0])
+                client.newStream(peer, ECHO).use { stream ->
+                    stream.write("x".toByteArray())
+                    stream.reset()
+                    assertThrows<Lp2pException> { runBlocking { stream.read(10u) } }
+                }
+            }
+        }
+    }
+
+    @Test
+    fun test_shutdown_node_raises_shutdown() {
+        val server = start()
+        val client = start(listen = false)
+        runBlocking { client.shutdown() }
+        assertThrows<Lp2pException.Shutdown> { runBlocking { client.dial(server.listenAddrs()[0]) } }
+    }
+}

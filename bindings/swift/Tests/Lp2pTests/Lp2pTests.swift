@@ -1,0 +1,262 @@
+// The Swift suite of lp2p: the same test names, for the same behaviours, as
+// the Python and Kotlin suites, plus a few for the rest of the API. Runs with
+// `swift test` on macOS after build-xcframework.sh; set LP2P_NODE to the
+// lp2p-node CLI for test_talks_to_lp2p_node_cli.
+import CryptoKit
+import Foundation
+import XCTest
+
+@testable import Lp2p
+
+let echoProtocol = "/echo/1.0.0"
+let loopback = "/ip4/127.0.0.1/tcp/0"
+
+/// Echoes every byte back, then closes its write side. Written in Swift.
+final class EchoHandler: StreamHandler, @unchecked Sendable {
+    func handle(stream: Lp2pStream) async {
+        do {
+            while true {
+                let chunk = try await stream.read(maxBytes: 65536)
+                if chunk.isEmpty { break }
+                try await stream.write(data: chunk)
+            }
+            try await stream.close()
+        } catch {
+            stream.reset()
+        }
+    }
+}
+
+/// No awaited event came in time.
+struct NoEvent: Error {
+    let seconds: Double
+}
+
+/// Collects a node's events.
+final class Collector: EventListener, @unchecked Sendable {
+    private let lock = NSLock()
+    private var events: [NodeEvent] = []
+
+    func onEvent(event: NodeEvent) {
+        lock.lock()
+        events.append(event)
+        lock.unlock()
+    }
+
+    /// The first event so far that `match` accepts (locks synchronously:
+    /// NSLock is not for async contexts).
+    private func firstMatch<T>(_ match: (NodeEvent) -> T?) -> T? {
+        lock.lock()
+        defer { lock.unlock() }
+        return events.lazy.compactMap(match).first
+    }
+
+    /// Waits up to `seconds` for an event that `match` accepts.
+    func waitFor<T>(seconds: Double, _ match: (NodeEvent) -> T?) async throws -> T {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if let found = firstMatch(match) { return found }
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
+        throw NoEvent(seconds: seconds)
+    }
+}
+
+/// Deterministic bytes, different at every offset (not all zeros).
+func pattern(_ size: Int) -> Data {
+    var out = Data(count: size)
+    var x: UInt32 = 0x1234_5678
+    for i in 0..<size {
+        x ^= x << 13
+        x ^= x >> 17
+        x ^= x << 5
+        out[i] = UInt8(truncatingIfNeeded: x)
+    }
+    return out
+}
+
+/// Writes `data` and reads everything back concurrently (the echo needs both).
+func echoThrough(_ stream: Lp2pStream, _ data: Data, chunk: Int = 65536) async throws -> Data {
+    async let back = stream.readToEnd(maxBytes: UInt64(data.count) + 1)
+    var offset = 0
+    while offset < data.count {
+        let end = min(offset + chunk, data.count)
+        try await stream.write(data: data.subdata(in: offset..<end))
+        offset = end
+    }
+    try await stream.close()
+    return try await back
+}
+
+final class Lp2pTests: XCTestCase {
+    private var nodes: [Node] = []
+
+    private func start(listen: Bool = true) throws -> Node {
+        let node = try Node(config: NodeConfig(listenAddrs: listen ? [loopback] : []))
+        nodes.append(node)
+        return node
+    }
+
+    override func tearDown() async throws {
+        for node in nodes {
+            await node.shutdown()
+        }
+        nodes.removeAll()
+    }
+
+    func test_two_nodes_ping() async throws {
+        let server = try start()
+        let client = try start(listen: false)
+        let peer = try await client.dial(address: server.listenAddrs()[0])
+        XCTAssertEqual(peer, server.peerId())
+        let rtt = try await client.ping(peerId: peer)
+        XCTAssertGreaterThan(rtt, 0)
+        XCTAssertLessThan(rtt, 10)
+    }
+
+    func test_echo_round_trip_through_handler() async throws {
+        let server = try start()
+        server.setStreamHandler(protocol: echoProtocol, handler: EchoHandler())
+        let client = try start(listen: false)
+        let peer = try await client.dial(address: server.listenAddrs()[0])
+        let stream = try await client.newStream(peerId: peer, protocol: echoProtocol)
+        XCTAssertEqual(stream.`protocol`(), echoProtocol)
+        XCTAssertEqual(stream.peerId(), server.peerId())
+        let message = Data("hello from swift".utf8)
+        let back = try await echoThrough(stream, message)
+        XCTAssertEqual(back, message)
+    }
+
+    func test_transfer_16_mib_checked() async throws {
+        let server = try start()
+        server.setStreamHandler(protocol: echoProtocol, handler: EchoHandler())
+        let client = try start(listen: false)
+        let peer = try await client.dial(address: server.listenAddrs()[0])
+        let data = pattern(16 * 1024 * 1024)
+        let stream = try await client.newStream(peerId: peer, protocol: echoProtocol)
+        let back = try await echoThrough(stream, data)
+        XCTAssertEqual(back.count, data.count)
+        XCTAssertEqual(Data(SHA256.hash(data: back)), Data(SHA256.hash(data: data)))
+        XCTAssertEqual(back, data, "every byte comes back equal")
+    }
+
+    func test_invalid_multiaddr_raises() async throws {
+        let client = try start(listen: false)
+        do {
+            _ = try await client.dial(address: "not-a-multiaddr")
+            XCTFail("dial accepted not-a-multiaddr")
+        } catch Lp2pError.InvalidMultiaddr {
+            // expected
+        }
+        XCTAssertThrowsError(try Node(config: NodeConfig(listenAddrs: ["not-a-multiaddr"]))) { error in
+            guard case Lp2pError.InvalidMultiaddr = error else {
+                return XCTFail("expected InvalidMultiaddr, got \(error)")
+            }
+        }
+    }
+
+    func test_unknown_protocol_raises() async throws {
+        let server = try start()
+        let client = try start(listen: false)
+        let peer = try await client.dial(address: server.listenAddrs()[0])
+        do {
+            _ = try await client.newStream(peerId: peer, protocol: "/no-such-protocol/1.0.0")
+            XCTFail("new_stream succeeded for a protocol the peer lacks")
+        } catch let Lp2pError.ProtocolNotSupported(message) {
+            XCTAssertTrue(message.contains("/no-such-protocol/1.0.0"), message)
+        }
+    }
+
+    func test_talks_to_lp2p_node_cli() async throws {
+        guard let cli = ProcessInfo.processInfo.environment["LP2P_NODE"] else {
+            throw XCTSkip("set LP2P_NODE to the lp2p-node CLI (examples-c/build/lp2p-node)")
+        }
+
+        // The CLI listens; our Swift node pings it and echoes through it.
+        let listener = Process()
+        listener.executableURL = URL(fileURLWithPath: cli)
+        listener.arguments = ["listen", "--seconds", "60", "--json"]
+        let out = Pipe()
+        listener.standardOutput = out
+        try listener.run()
+        defer { listener.terminate() }
+        var line = Data()
+        while !line.contains(UInt8(ascii: "\n")) {
+            let more = out.fileHandleForReading.availableData
+            if more.isEmpty { break }
+            line.append(more)
+        }
+        let text = String(decoding: line, as: UTF8.self)
+        let json = try JSONSerialization.jsonObject(with: Data(text.split(separator: "\n")[0].utf8)) as? [String: Any]
+        let addrs = try XCTUnwrap(json?["addrs"] as? [String])
+        let client = try start(listen: false)
+        let peer = try await client.dial(address: addrs[0])
+        XCTAssertTrue(addrs[0].hasSuffix("/p2p/\(peer)"))
+        let rtt = try await client.ping(peerId: peer)
+        XCTAssertGreaterThan(rtt, 0)
+        let data = pattern(300_000)
+        let stream = try await client.newStream(peerId: peer, protocol: echoProtocol)
+        let back = try await echoThrough(stream, data)
+        XCTAssertEqual(back, data)
+
+        // Our Swift node listens with a Swift echo handler; the CLI dials it.
+        let server = try start()
+        server.setStreamHandler(protocol: echoProtocol, handler: EchoHandler())
+        let echo = Process()
+        echo.executableURL = URL(fileURLWithPath: cli)
+        echo.arguments = ["echo", server.listenAddrs()[0], "--bytes", "200000", "--json"]
+        let echoOut = Pipe()
+        echo.standardOutput = echoOut
+        try echo.run()
+        let output = String(decoding: echoOut.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        echo.waitUntilExit()
+        XCTAssertEqual(echo.terminationStatus, 0, output)
+        XCTAssertTrue(output.contains("\"ok\":true") && output.contains("\"bytes\":200000"), output)
+    }
+
+    // Beyond the shared names: the rest of the API.
+
+    func test_identify_results() async throws {
+        let server = try Node(config: NodeConfig(listenAddrs: [loopback], agentVersion: "swift-test/1"))
+        nodes.append(server)
+        server.setStreamHandler(protocol: echoProtocol, handler: EchoHandler())
+        let client = try start(listen: false)
+        let events = Collector()
+        let subscription = try client.subscribeEvents(listener: events)
+        defer { subscription.cancel() }
+        let peer = try await client.dial(address: server.listenAddrs()[0])
+        let agent: String = try await events.waitFor(seconds: 10) { event in
+            if case let .identified(peerId, agentVersion, _, _, _) = event, peerId == peer { return agentVersion }
+            return nil
+        }
+        XCTAssertEqual(agent, "swift-test/1")
+        let info = try client.peerInfo(peerId: peer)
+        XCTAssertEqual(info.agentVersion, "swift-test/1")
+        XCTAssertTrue(info.protocols.contains(echoProtocol))
+        XCTAssertTrue(try client.isConnected(peerId: peer))
+    }
+
+    func test_keypair_round_trip() throws {
+        let key = Keypair.generateEd25519()
+        let again = try Keypair.fromProtobufEncoding(bytes: key.toProtobufEncoding())
+        XCTAssertEqual(key.peerId(), again.peerId())
+        let node = try Node(config: NodeConfig(keypair: again))
+        nodes.append(node)
+        XCTAssertEqual(node.peerId(), key.peerId())
+        XCTAssertThrowsError(try Keypair.fromProtobufEncoding(bytes: Data([1, 2, 3]))) { error in
+            guard case Lp2pError.InvalidKey = error else { return XCTFail("expected InvalidKey, got \(error)") }
+        }
+    }
+
+    func test_shutdown_node_raises_shutdown() async throws {
+        let server = try start()
+        let client = try start(listen: false)
+        await client.shutdown()
+        do {
+            _ = try await client.dial(address: server.listenAddrs()[0])
+            XCTFail("dial after shutdown succeeded")
+        } catch Lp2pError.Shutdown {
+            // expected
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! uniffi wrappers over the lp2p Rust API. The Kotlin and Swift bindings are
+//! generated from this crate (proc-macros, no UDL); it holds no protocol
+//! logic: it maps objects, errors and callbacks.
+//!
+//! Peer IDs and multiaddrs cross the boundary as strings. Async functions
+//! become Kotlin `suspend` and Swift `async`; they run on one tokio runtime
+//! shared by every node made here (see [`runtime`]).
+
+mod error;
+mod keys;
+mod node;
+mod runtime;
+mod stream;
+
+pub use error::Lp2pError;
+pub use keys::Keypair;
+pub use node::{EventListener, EventSubscription, Node, NodeConfig, NodeEvent, PeerInfo, StreamHandler};
+pub use stream::Stream;
+
+uniffi::setup_scaffolding!();

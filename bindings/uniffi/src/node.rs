@@ -1,0 +1,274 @@
+//! [`Node`]: start with a config, listen, dial, open streams, serve protocols
+//! with handlers written in the foreign language, ping, read what identify
+//! learned, follow events, shut down.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::{Lp2pError, parse_multiaddr, parse_peer_id};
+use crate::keys::Keypair;
+use crate::runtime;
+use crate::stream::Stream;
+
+/// How long one stream read or write may wait, unless the config says.
+const DEFAULT_STREAM_IO_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How a node starts. Every field has a default.
+#[derive(uniffi::Record)]
+pub struct NodeConfig {
+    /// Addresses to listen on, e.g. `/ip4/127.0.0.1/tcp/0`. None: dial only.
+    #[uniffi(default)]
+    pub listen_addrs: Vec<String>,
+    /// The identity; a new Ed25519 key when absent.
+    #[uniffi(default)]
+    pub keypair: Option<Arc<Keypair>>,
+    /// The agent version identify announces.
+    #[uniffi(default)]
+    pub agent_version: Option<String>,
+    /// Limit for dialing and upgrading one connection.
+    #[uniffi(default)]
+    pub connection_timeout: Option<Duration>,
+    /// Limit for opening and negotiating one stream.
+    #[uniffi(default)]
+    pub stream_timeout: Option<Duration>,
+    /// Limit for one stream read, write or close (default 30 s).
+    #[uniffi(default)]
+    pub stream_io_timeout: Option<Duration>,
+}
+
+/// A handler for inbound streams of one protocol, implemented in Kotlin or
+/// Swift. Each inbound stream runs `handle` on its own task; the stream is
+/// reset if the handler returns without closing it.
+#[uniffi::export(with_foreign)]
+#[async_trait::async_trait]
+pub trait StreamHandler: Send + Sync {
+    /// Serves one inbound stream.
+    async fn handle(&self, stream: Arc<Stream>);
+}
+
+/// Receives a node's events, implemented in Kotlin or Swift. Called on an
+/// engine thread, one event at a time, in order: return quickly.
+#[uniffi::export(with_foreign)]
+pub trait EventListener: Send + Sync {
+    /// One event.
+    fn on_event(&self, event: NodeEvent);
+}
+
+/// Something that happened in a node.
+#[derive(Debug, Clone, PartialEq, uniffi::Enum)]
+pub enum NodeEvent {
+    /// A connection finished its upgrade.
+    ConnectionEstablished { peer_id: String, connection_id: u64, address: String, outbound: bool },
+    /// A connection closed.
+    ConnectionClosed { peer_id: String, connection_id: u64, address: String },
+    /// The node listens on a new address.
+    NewListenAddr { address: String },
+    /// The node no longer listens on an address.
+    ExpiredListenAddr { address: String },
+    /// A peer answered identify (or pushed an update).
+    Identified {
+        peer_id: String,
+        agent_version: String,
+        protocol_version: String,
+        protocols: Vec<String>,
+        listen_addrs: Vec<String>,
+    },
+}
+
+impl From<lp2p::Event> for NodeEvent {
+    fn from(event: lp2p::Event) -> NodeEvent {
+        match event {
+            lp2p::Event::ConnectionEstablished { peer, connection, addr, outbound } => {
+                NodeEvent::ConnectionEstablished {
+                    peer_id: peer.to_string(),
+                    connection_id: connection.0,
+                    address: addr.to_string(),
+                    outbound,
+                }
+            }
+            lp2p::Event::ConnectionClosed { peer, connection, addr } => NodeEvent::ConnectionClosed {
+                peer_id: peer.to_string(),
+                connection_id: connection.0,
+                address: addr.to_string(),
+            },
+            lp2p::Event::NewListenAddr { addr } => NodeEvent::NewListenAddr { address: addr.to_string() },
+            lp2p::Event::ExpiredListenAddr { addr } => NodeEvent::ExpiredListenAddr { address: addr.to_string() },
+            lp2p::Event::Identified { peer, info } => NodeEvent::Identified {
+                peer_id: peer.to_string(),
+                agent_version: info.agent_version,
+                protocol_version: info.protocol_version,
+                protocols: info.protocols,
+                listen_addrs: info.listen_addrs.iter().map(ToString::to_string).collect(),
+            },
+        }
+    }
+}
+
+/// What the peer store knows of a peer (mostly learned by identify).
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct PeerInfo {
+    pub peer_id: String,
+    pub addrs: Vec<String>,
+    pub protocols: Vec<String>,
+    pub agent_version: Option<String>,
+    pub protocol_version: Option<String>,
+    /// The public key in libp2p's protobuf encoding.
+    pub public_key: Option<Vec<u8>>,
+}
+
+/// An events subscription: events flow to its listener until `cancel()` or
+/// until the subscription object is freed.
+#[derive(uniffi::Object)]
+pub struct EventSubscription {
+    task: tokio::task::AbortHandle,
+}
+
+#[uniffi::export]
+impl EventSubscription {
+    /// Stops delivering events.
+    pub fn cancel(&self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for EventSubscription {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A running libp2p node.
+#[derive(uniffi::Object)]
+pub struct Node {
+    inner: lp2p::Node,
+    stream_io_timeout: Duration,
+}
+
+#[uniffi::export]
+impl Node {
+    /// Starts a node: binds every listen address before returning.
+    #[uniffi::constructor]
+    pub fn new(config: NodeConfig) -> Result<Arc<Node>, Lp2pError> {
+        let mut builder = lp2p::Node::builder().runtime(runtime::handle()?);
+        for addr in &config.listen_addrs {
+            builder = builder.listen(parse_multiaddr(addr)?);
+        }
+        if let Some(keypair) = &config.keypair {
+            builder = builder.identity(keypair.inner.clone());
+        }
+        if let Some(agent) = config.agent_version {
+            builder = builder.agent_version(agent);
+        }
+        if let Some(limit) = config.connection_timeout {
+            builder = builder.connection_timeout(limit);
+        }
+        if let Some(limit) = config.stream_timeout {
+            builder = builder.stream_timeout(limit);
+        }
+        let inner = builder.build()?;
+        let stream_io_timeout = config.stream_io_timeout.unwrap_or(DEFAULT_STREAM_IO_TIMEOUT);
+        Ok(Arc::new(Node { inner, stream_io_timeout }))
+    }
+
+    /// Our peer ID (base58).
+    pub fn peer_id(&self) -> String {
+        self.inner.peer_id().to_string()
+    }
+
+    /// The addresses we listen on, each ending in `/p2p/<our peer ID>`:
+    /// ready to hand to another node's `dial`.
+    pub fn listen_addrs(&self) -> Vec<String> {
+        self.inner.listen_addrs_with_peer_id().iter().map(ToString::to_string).collect()
+    }
+
+    /// Starts listening on one more address; returns the bound address.
+    pub async fn listen(&self, address: String) -> Result<String, Lp2pError> {
+        let addr = parse_multiaddr(&address)?;
+        Ok(self.inner.listen(addr).await?.to_string())
+    }
+
+    /// Connects to `address` (with or without `/p2p/<id>`); returns the
+    /// remote peer ID.
+    pub async fn dial(&self, address: String) -> Result<String, Lp2pError> {
+        let addr = parse_multiaddr(&address)?;
+        Ok(self.inner.dial(addr).await?.to_string())
+    }
+
+    /// Opens a stream to `peer_id` for `protocol`. Fails with
+    /// `ProtocolNotSupported` when the peer does not speak it.
+    pub async fn new_stream(&self, peer_id: String, protocol: String) -> Result<Arc<Stream>, Lp2pError> {
+        let peer = parse_peer_id(&peer_id)?;
+        let stream = self.inner.new_stream(peer, &protocol).await?;
+        Ok(Arc::new(Stream::new(stream, self.stream_io_timeout)))
+    }
+
+    /// Serves inbound streams of `protocol` with `handler`, replacing any
+    /// previous handler of that protocol.
+    pub fn set_stream_handler(&self, protocol: String, handler: Arc<dyn StreamHandler>) {
+        let io_timeout = self.stream_io_timeout;
+        self.inner.set_stream_handler(&protocol, move |stream| {
+            let handler = Arc::clone(&handler);
+            async move { handler.handle(Arc::new(Stream::new(stream, io_timeout))).await }
+        });
+    }
+
+    /// Stops serving `protocol`. Returns whether it had a handler.
+    pub fn remove_stream_handler(&self, protocol: String) -> bool {
+        self.inner.remove_stream_handler(&protocol)
+    }
+
+    /// The protocols this node serves (built-in and handlers).
+    pub fn protocols(&self) -> Vec<String> {
+        self.inner.protocols()
+    }
+
+    /// One ping round trip to a connected (or known) peer.
+    pub async fn ping(&self, peer_id: String) -> Result<Duration, Lp2pError> {
+        let peer = parse_peer_id(&peer_id)?;
+        Ok(self.inner.ping(peer).await?)
+    }
+
+    /// What identify told us about `peer_id`; `UnknownPeer` when nothing.
+    pub fn peer_info(&self, peer_id: String) -> Result<PeerInfo, Lp2pError> {
+        let peer = parse_peer_id(&peer_id)?;
+        let Some(info) = self.inner.peer_info(&peer) else {
+            return Err(Lp2pError::UnknownPeer(format!("nothing is known of {peer_id}")));
+        };
+        Ok(PeerInfo {
+            peer_id: info.peer_id.to_string(),
+            addrs: info.addrs.iter().map(ToString::to_string).collect(),
+            protocols: info.protocols,
+            agent_version: info.agent_version,
+            protocol_version: info.protocol_version,
+            public_key: info.public_key.map(|k| k.encode_protobuf()),
+        })
+    }
+
+    /// Peers with an open connection.
+    pub fn connected_peers(&self) -> Vec<String> {
+        self.inner.connected_peers().iter().map(ToString::to_string).collect()
+    }
+
+    /// Whether a connection to `peer_id` is open.
+    pub fn is_connected(&self, peer_id: String) -> Result<bool, Lp2pError> {
+        Ok(self.inner.is_connected(&parse_peer_id(&peer_id)?))
+    }
+
+    /// Sends every event from now on to `listener` until the returned
+    /// subscription is cancelled or freed.
+    pub fn subscribe_events(&self, listener: Arc<dyn EventListener>) -> Result<Arc<EventSubscription>, Lp2pError> {
+        let mut events = self.inner.events();
+        let task = runtime::handle()?.spawn(async move {
+            while let Some(event) = events.next().await {
+                listener.on_event(NodeEvent::from(event));
+            }
+        });
+        Ok(Arc::new(EventSubscription { task: task.abort_handle() }))
+    }
+
+    /// Closes listeners and connections and stops the node; later calls
+    /// fail with `Shutdown`.
+    pub async fn shutdown(&self) {
+        self.inner.shutdown().await;
+    }
+}
