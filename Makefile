@@ -9,9 +9,10 @@ LP2P_NODE := examples-c/build/lp2p-node
 
 # Not part of test: lp2p and rust-libp2p side by side (1 GiB perf runs,
 # dials, the machine's limits); prints a table, writes bench.json.
-#   make bench            make bench QUICK=1 for a short run
+#   make bench            make bench QUICK=1 for a short run,
+#                         make bench ONLY=perf,memory for some sections
 bench:
-	$(CARGO) run --release -p lp2p-tests --example bench -- $(if $(QUICK),--quick)
+	$(CARGO) run --release -p lp2p-tests --example bench -- $(if $(QUICK),--quick) $(if $(ONLY),--only $(ONLY))
 
 .PHONY: bench demo demo-rust test check fmt-check clippy header-check cargo-test c-test
 

@@ -2,7 +2,9 @@
 //! loopback, with the machine's limits beside them. Prints a table and
 //! writes `bench.json`. Not a test: nothing here asserts a time.
 //!
-//!   bench [--quick]     --quick: 64 MiB transfers, 3 runs, 200 dials
+//!   bench [--quick] [--only SECTION,...]
+//!     --quick   64 MiB transfers, 3 runs, 200 dials (default: 1 GiB, 5 runs, 1,000 dials)
+//!     --only    some of: limits, perf, streams, dials, memory (default: all)
 //!   bench --serve lp2p|rust   (internal) a listener in a child process, whose
 //!                             resident memory the idle-connection run reads
 
@@ -207,14 +209,18 @@ async fn dials_rust(target: &str, n: usize) -> Dials {
 // ---- concurrent dialers ----
 
 /// Completed dials (dial, then disconnect) per second, with `DIALERS` clients
-/// dialing in a loop for `window`.
-async fn dial_rate_lp2p(target: &str, window: Duration) -> f64 {
+/// dialing in a loop for `window`; and the CPU milliseconds per dial (both
+/// ends, since both run in this process).
+async fn dial_rate_lp2p(target: &str, window: Duration) -> (f64, f64) {
     let addr: lp2p::Multiaddr = target.parse().expect("addr");
+    let clients: Vec<Node> = (0..DIALERS).map(|_| Node::builder().build().expect("node")).collect();
     let started = Instant::now();
+    let cpu = cpu_time();
     let deadline = started + window;
-    let tasks: Vec<_> = (0..DIALERS)
-        .map(|_| {
-            let client = Node::builder().build().expect("node");
+    let tasks: Vec<_> = clients
+        .iter()
+        .map(|client| {
+            let client = client.clone();
             let addr = addr.clone();
             tokio::spawn(async move {
                 let mut done = 0u64;
@@ -223,7 +229,6 @@ async fn dial_rate_lp2p(target: &str, window: Duration) -> f64 {
                     client.disconnect(peer).await;
                     done += 1;
                 }
-                client.shutdown().await;
                 done
             })
         })
@@ -232,16 +237,21 @@ async fn dial_rate_lp2p(target: &str, window: Duration) -> f64 {
     for task in tasks {
         total += task.await.expect("dialer");
     }
-    total as f64 / started.elapsed().as_secs_f64()
+    let measured = rate_and_cpu(total, started, cpu);
+    for client in clients {
+        client.shutdown().await;
+    }
+    measured
 }
 
-async fn dial_rate_rust(target: &str, window: Duration) -> f64 {
+async fn dial_rate_rust(target: &str, window: Duration) -> (f64, f64) {
     let remote = rust_peer_of(target);
     let mut clients = Vec::new();
     for _ in 0..DIALERS {
         clients.push(RustPeer::start().await);
     }
     let started = Instant::now();
+    let cpu = cpu_time();
     let deadline = started + window;
     let tasks: Vec<_> = clients
         .into_iter()
@@ -262,7 +272,13 @@ async fn dial_rate_rust(target: &str, window: Duration) -> f64 {
     for task in tasks {
         total += task.await.expect("dialer");
     }
-    total as f64 / started.elapsed().as_secs_f64()
+    rate_and_cpu(total, started, cpu)
+}
+
+fn rate_and_cpu(dials: u64, started: Instant, cpu: Duration) -> (f64, f64) {
+    let rate = dials as f64 / started.elapsed().as_secs_f64();
+    let cpu_ms = (cpu_time() - cpu).as_secs_f64() * 1e3 / dials.max(1) as f64;
+    (rate, cpu_ms)
 }
 
 fn rust_peer_of(addr: &str) -> libp2p::PeerId {
@@ -417,100 +433,173 @@ async fn wait_for_ping(client: &RustPeer, remote: libp2p::PeerId) {
     }
 }
 
-fn print_table(rows: &[Row], pairs: &[(usize, usize, &str)]) {
+/// The table's rows, in order.
+#[derive(Default)]
+struct Table {
+    rows: Vec<Row>,
+}
+
+impl Table {
+    fn push(&mut self, name: &str, unit: &'static str, values: Vec<f64>, lower_is_better: bool) {
+        self.rows.push(Row { name: name.to_string(), unit, values, lower_is_better });
+    }
+
+    fn median(&self, name: &str) -> Option<(f64, bool)> {
+        let row = self.rows.iter().find(|r| r.name == name)?;
+        Some((stats(row.values.clone()).0, row.lower_is_better))
+    }
+}
+
+/// Ratios of medians: (label, numerator row, denominator row).
+const RATIOS: &[(&str, &str, &str)] = &[
+    ("upload lp2p / rust-libp2p", "perf upload: lp2p -> lp2p", "perf upload: rust-libp2p -> rust-libp2p"),
+    ("download lp2p / rust-libp2p", "perf download: lp2p -> lp2p", "perf download: rust-libp2p -> rust-libp2p"),
+    ("upload lp2p / encrypted-stream limit", "perf upload: lp2p -> lp2p", LIMIT_SEALED),
+    ("download lp2p / encrypted-stream limit", "perf download: lp2p -> lp2p", LIMIT_SEALED),
+    ("cpu per GiB lp2p / rust-libp2p", "cpu per GiB (both ends): lp2p", "cpu per GiB (both ends): rust-libp2p"),
+    ("dial->established lp2p / rust-libp2p", "dial -> established: lp2p", "dial -> established: rust-libp2p"),
+    ("dial->first ping lp2p / rust-libp2p", "dial -> first ping reply: lp2p", "dial -> first ping reply: rust-libp2p"),
+    (
+        "dials per second lp2p / rust-libp2p",
+        "dials per second, 64 dialers: lp2p",
+        "dials per second, 64 dialers: rust-libp2p",
+    ),
+    (
+        "cpu per dial lp2p / rust-libp2p",
+        "cpu per dial (both ends), 64 dialers: lp2p",
+        "cpu per dial (both ends), 64 dialers: rust-libp2p",
+    ),
+    (
+        "1000-stream time lp2p / rust-libp2p",
+        "1000 streams x 1 MiB, one connection: lp2p",
+        "1000 streams x 1 MiB, one connection: rust-libp2p",
+    ),
+    (
+        "memory per idle connection lp2p / rust-libp2p",
+        "memory per idle connection (listener): lp2p",
+        "memory per idle connection (listener): rust-libp2p",
+    ),
+    ("encrypted limit / plain TCP limit", LIMIT_SEALED, LIMIT_TCP),
+];
+const LIMIT_TCP: &str = "limit: plain TCP";
+const LIMIT_SEALED: &str = "limit: TCP + ChaCha20-Poly1305 per 64 KiB";
+
+fn ratios(table: &Table) -> Vec<(&'static str, f64, bool)> {
+    RATIOS
+        .iter()
+        .filter_map(|(label, a, b)| {
+            let (ma, lower_is_better) = table.median(a)?;
+            let (mb, _) = table.median(b)?;
+            Some((*label, ma / mb, lower_is_better))
+        })
+        .collect()
+}
+
+fn print_table(table: &Table) {
     println!("{:<52} {:>12} {:>12} {:>12}  unit", "measure", "median", "min", "max");
-    for row in rows {
+    for row in &table.rows {
         let (median, min, max) = stats(row.values.clone());
         println!("{:<52} {:>12.3} {:>12.3} {:>12.3}  {}", row.name, median, min, max, row.unit);
     }
     println!();
     println!("{:<52} {:>12}", "ratio (medians)", "value");
-    for (a, b, label) in pairs {
-        let (ma, _, _) = stats(rows[*a].values.clone());
-        let (mb, _, _) = stats(rows[*b].values.clone());
-        let better = if rows[*a].lower_is_better { "lower is better" } else { "higher is better" };
-        println!("{:<52} {:>12.3}  ({better})", label, ma / mb);
+    for (label, value, lower_is_better) in ratios(table) {
+        let better = if lower_is_better { "lower is better" } else { "higher is better" };
+        println!("{label:<52} {value:>12.3}  ({better})");
     }
 }
 
-fn write_json(rows: &[Row]) {
-    let mut json = String::from("{\n");
-    for (i, row) in rows.iter().enumerate() {
+/// A JSON number; NaN (a measure with no successful run) becomes null.
+fn json_number(v: f64) -> String {
+    if v.is_finite() { format!("{v:.4}") } else { "null".to_string() }
+}
+
+fn write_json(table: &Table, machine: &str) {
+    let mut json = format!("{{\n  \"machine\": \"{machine}\",\n  \"measures\": {{\n");
+    for (i, row) in table.rows.iter().enumerate() {
         let (median, min, max) = stats(row.values.clone());
-        let sep = if i + 1 == rows.len() { "" } else { "," };
+        let sep = if i + 1 == table.rows.len() { "" } else { "," };
         json.push_str(&format!(
-            "  \"{}\": {{\"unit\": \"{}\", \"median\": {median:.4}, \"min\": {min:.4}, \"max\": {max:.4}, \"runs\": {}}}{sep}\n",
-            row.name, row.unit, row.values.len()
+            "    \"{}\": {{\"unit\": \"{}\", \"median\": {}, \"min\": {}, \"max\": {}, \"runs\": {}}}{sep}\n",
+            row.name,
+            row.unit,
+            json_number(median),
+            json_number(min),
+            json_number(max),
+            row.values.len()
         ));
     }
-    json.push_str("}\n");
+    json.push_str("  },\n  \"ratios\": {\n");
+    let ratios = ratios(table);
+    for (i, (label, value, _)) in ratios.iter().enumerate() {
+        let sep = if i + 1 == ratios.len() { "" } else { "," };
+        json.push_str(&format!("    \"{label}\": {}{sep}\n", json_number(*value)));
+    }
+    json.push_str("  }\n}\n");
     if let Err(e) = std::fs::write("bench.json", json) {
         eprintln!("could not write bench.json: {e}");
     }
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if let Some(i) = args.iter().position(|a| a == "--serve") {
-        return serve(args.get(i + 1).map_or("", String::as_str)).await;
-    }
-    let quick = args.iter().any(|a| a == "--quick");
-    let plan = if quick {
-        Plan { bytes: 64 << 20, runs: 3, dials: 200, dial_window: Duration::from_secs(2), idle_connections: 1000 }
-    } else {
-        Plan { bytes: GIB, runs: 5, dials: 1000, dial_window: Duration::from_secs(5), idle_connections: 1000 }
-    };
-    eprintln!("bench: {} MiB transfers, {} runs, {} dials", plan.bytes >> 20, plan.runs, plan.dials);
-    let mut rows: Vec<Row> = Vec::new();
-    let mut push = |name: &str, unit: &'static str, values: Vec<f64>, lower_is_better: bool| {
-        rows.push(Row { name: name.to_string(), unit, values, lower_is_better });
-        rows.len() - 1
-    };
+/// The CPU model and core count, for the record.
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map_or("unknown CPU", |(_, m)| m.trim());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{model}, {cores} cores")
+}
 
+// ---- the sections ----
+
+async fn section_limits(plan: &Plan, table: &mut Table) {
     let mut tcp = Vec::new();
     let mut sealed = Vec::new();
     for _ in 0..plan.runs {
         tcp.push(limit(plan.bytes, false).await);
         sealed.push(limit(plan.bytes, true).await);
     }
-    let r_tcp = push("limit: plain TCP", "Gbit/s", tcp, false);
-    let r_sealed = push("limit: TCP + ChaCha20-Poly1305 per 64 KiB", "Gbit/s", sealed, false);
+    table.push(LIMIT_TCP, "Gbit/s", tcp, false);
+    table.push(LIMIT_SEALED, "Gbit/s", sealed, false);
+}
 
-    // lp2p -> lp2p
+/// perf in the four pairings, then 1,000 streams on one connection.
+async fn section_perf(plan: &Plan, table: &mut Table, streams: bool) {
     let server = lp2p_node();
     let client = lp2p_node();
     let peer = client.dial(server.listen_addrs_with_peer_id()[0].clone()).await.expect("dial");
-    let lp = perf_runs(&plan, async |up, down| perf_lp2p_to(&client, peer, up, down).await).await;
-    // rust -> rust
     let rust_server = RustPeer::start().await;
     let rust_client = RustPeer::start().await;
-    rust_client.dial(&rust_server.full_addr()).await.expect("dial");
-    let rs_peer = rust_server.peer_id;
-    let rr = perf_runs(&plan, async |up, down| rust_client.perf(rs_peer, up, down).await).await;
-    // lp2p -> rust
-    let to_rust = to_lp2p_peer(rust_server.peer_id);
-    client.dial(rust_server.full_addr().parse().expect("addr")).await.expect("dial");
-    let lr = perf_runs(&plan, async |up, down| perf_lp2p_to(&client, to_rust, up, down).await).await;
-    // rust -> lp2p
-    rust_client.dial(&server.listen_addrs_with_peer_id()[0].to_string()).await.expect("dial");
-    let to_lp2p = to_rust_peer(server.peer_id());
-    let rl = perf_runs(&plan, async |up, down| rust_client.perf(to_lp2p, up, down).await).await;
+    if plan.bytes > 0 {
+        let lp = perf_runs(plan, async |up, down| perf_lp2p_to(&client, peer, up, down).await).await;
+        rust_client.dial(&rust_server.full_addr()).await.expect("dial");
+        let rs_peer = rust_server.peer_id;
+        let rr = perf_runs(plan, async |up, down| rust_client.perf(rs_peer, up, down).await).await;
+        let to_rust = to_lp2p_peer(rust_server.peer_id);
+        client.dial(rust_server.full_addr().parse().expect("addr")).await.expect("dial");
+        let lr = perf_runs(plan, async |up, down| perf_lp2p_to(&client, to_rust, up, down).await).await;
+        rust_client.dial(&server.listen_addrs_with_peer_id()[0].to_string()).await.expect("dial");
+        let to_lp2p = to_rust_peer(server.peer_id());
+        let rl = perf_runs(plan, async |up, down| rust_client.perf(to_lp2p, up, down).await).await;
 
-    let r_lp_up = push("perf upload: lp2p -> lp2p", "Gbit/s", lp.upload, false);
-    let r_lp_down = push("perf download: lp2p -> lp2p", "Gbit/s", lp.download, false);
-    let r_rr_up = push("perf upload: rust-libp2p -> rust-libp2p", "Gbit/s", rr.upload, false);
-    let r_rr_down = push("perf download: rust-libp2p -> rust-libp2p", "Gbit/s", rr.download, false);
-    push("perf upload: lp2p -> rust-libp2p", "Gbit/s", lr.upload, false);
-    push("perf download: lp2p -> rust-libp2p", "Gbit/s", lr.download, false);
-    push("perf upload: rust-libp2p -> lp2p", "Gbit/s", rl.upload, false);
-    push("perf download: rust-libp2p -> lp2p", "Gbit/s", rl.download, false);
-    let r_lp_cpu = push("cpu per GiB (both ends): lp2p", "s/GiB", lp.cpu_per_gib, true);
-    let r_rr_cpu = push("cpu per GiB (both ends): rust-libp2p", "s/GiB", rr.cpu_per_gib, true);
-    push("cpu per GiB (both ends): lp2p <-> rust-libp2p", "s/GiB", lr.cpu_per_gib, true);
-
-    // 1,000 streams on one connection (rust-libp2p closes a connection idle
-    // for its timeout, so it dials again first).
+        table.push("perf upload: lp2p -> lp2p", "Gbit/s", lp.upload, false);
+        table.push("perf download: lp2p -> lp2p", "Gbit/s", lp.download, false);
+        table.push("perf upload: rust-libp2p -> rust-libp2p", "Gbit/s", rr.upload, false);
+        table.push("perf download: rust-libp2p -> rust-libp2p", "Gbit/s", rr.download, false);
+        table.push("perf upload: lp2p -> rust-libp2p", "Gbit/s", lr.upload, false);
+        table.push("perf download: lp2p -> rust-libp2p", "Gbit/s", lr.download, false);
+        table.push("perf upload: rust-libp2p -> lp2p", "Gbit/s", rl.upload, false);
+        table.push("perf download: rust-libp2p -> lp2p", "Gbit/s", rl.download, false);
+        table.push("cpu per GiB (both ends): lp2p", "s/GiB", lp.cpu_per_gib, true);
+        table.push("cpu per GiB (both ends): rust-libp2p", "s/GiB", rr.cpu_per_gib, true);
+        table.push("cpu per GiB (both ends): lp2p <-> rust-libp2p", "s/GiB", lr.cpu_per_gib, true);
+    }
+    if !streams {
+        return;
+    }
     let mut lp_many = Vec::new();
     let mut rr_many = Vec::new();
     let mut rr_failed = 0;
@@ -524,53 +613,104 @@ async fn main() {
     if rr_failed > 0 {
         eprintln!("rust-libp2p: {rr_failed} of {} 1000-stream runs failed and are left out", plan.runs);
     }
-    let r_lp_many = push("1000 streams x 1 MiB, one connection: lp2p", "s", lp_many, true);
-    let r_rr_many = push("1000 streams x 1 MiB, one connection: rust-libp2p", "s", rr_many, true);
+    table.push("1000 streams x 1 MiB, one connection: lp2p", "s", lp_many, true);
+    table.push("1000 streams x 1 MiB, one connection: rust-libp2p", "s", rr_many, true);
+}
 
-    // Dials to a fresh listener of each kind.
+/// Sequential dials (latency), then 64 concurrent dialers (rate).
+async fn section_dials(plan: &Plan, table: &mut Table) {
     let dial_server = lp2p_node();
-    let ld = dials_lp2p(&dial_server.listen_addrs_with_peer_id()[0].to_string(), plan.dials).await;
+    let lp2p_target = dial_server.listen_addrs_with_peer_id()[0].to_string();
+    let ld = dials_lp2p(&lp2p_target, plan.dials).await;
     let dial_rust = RustPeer::start().await;
     let rd = dials_rust(&dial_rust.full_addr(), plan.dials).await;
-    let r_ld_est = push("dial -> established: lp2p", "ms", ld.established_ms.clone(), true);
-    let r_rd_est = push("dial -> established: rust-libp2p", "ms", rd.established_ms.clone(), true);
-    let r_ld_ping = push("dial -> first ping reply: lp2p", "ms", ld.first_ping_ms.clone(), true);
-    let r_rd_ping = push("dial -> first ping reply: rust-libp2p", "ms", rd.first_ping_ms.clone(), true);
-    push("dial -> first ping reply p99: lp2p", "ms", vec![percentile(ld.first_ping_ms, 0.99)], true);
-    push("dial -> first ping reply p99: rust-libp2p", "ms", vec![percentile(rd.first_ping_ms, 0.99)], true);
+    table.push("dial -> established: lp2p", "ms", ld.established_ms.clone(), true);
+    table.push("dial -> established: rust-libp2p", "ms", rd.established_ms.clone(), true);
+    table.push("dial -> first ping reply: lp2p", "ms", ld.first_ping_ms.clone(), true);
+    table.push("dial -> first ping reply: rust-libp2p", "ms", rd.first_ping_ms.clone(), true);
+    table.push("dial -> first ping reply p99: lp2p", "ms", vec![percentile(ld.first_ping_ms, 0.99)], true);
+    table.push("dial -> first ping reply p99: rust-libp2p", "ms", vec![percentile(rd.first_ping_ms, 0.99)], true);
 
-    let mut lp_rate = Vec::new();
-    let mut rr_rate = Vec::new();
+    let (mut lp_rate, mut lp_cpu) = (Vec::new(), Vec::new());
+    let (mut rr_rate, mut rr_cpu) = (Vec::new(), Vec::new());
     for _ in 0..plan.runs {
-        lp_rate.push(dial_rate_lp2p(&dial_server.listen_addrs_with_peer_id()[0].to_string(), plan.dial_window).await);
-        rr_rate.push(dial_rate_rust(&dial_rust.full_addr(), plan.dial_window).await);
+        let (rate, cpu) = dial_rate_lp2p(&lp2p_target, plan.dial_window).await;
+        lp_rate.push(rate);
+        lp_cpu.push(cpu);
+        let (rate, cpu) = dial_rate_rust(&dial_rust.full_addr(), plan.dial_window).await;
+        rr_rate.push(rate);
+        rr_cpu.push(cpu);
     }
-    let r_lp_rate = push("dials per second, 64 dialers: lp2p", "1/s", lp_rate, false);
-    let r_rr_rate = push("dials per second, 64 dialers: rust-libp2p", "1/s", rr_rate, false);
+    table.push("dials per second, 64 dialers: lp2p", "1/s", lp_rate, false);
+    table.push("dials per second, 64 dialers: rust-libp2p", "1/s", rr_rate, false);
+    table.push("cpu per dial (both ends), 64 dialers: lp2p", "ms", lp_cpu, true);
+    table.push("cpu per dial (both ends), 64 dialers: rust-libp2p", "ms", rr_cpu, true);
+}
 
+async fn section_memory(plan: &Plan, table: &mut Table) {
     let mut lp_mem = Vec::new();
     let mut rr_mem = Vec::new();
     for _ in 0..plan.runs {
         lp_mem.push(idle_memory("lp2p", plan.idle_connections).await / 1024.0);
         rr_mem.push(idle_memory("rust", plan.idle_connections).await / 1024.0);
     }
-    let r_lp_mem = push("memory per idle connection (listener): lp2p", "KiB", lp_mem, true);
-    let r_rr_mem = push("memory per idle connection (listener): rust-libp2p", "KiB", rr_mem, true);
-    push("resident memory of this process at the end", "MiB", vec![rss_bytes("self") as f64 / (1 << 20) as f64], true);
+    table.push("memory per idle connection (listener): lp2p", "KiB", lp_mem, true);
+    table.push("memory per idle connection (listener): rust-libp2p", "KiB", rr_mem, true);
+}
 
-    let pairs = [
-        (r_lp_up, r_rr_up, "upload lp2p / rust-libp2p"),
-        (r_lp_down, r_rr_down, "download lp2p / rust-libp2p"),
-        (r_lp_up, r_sealed, "upload lp2p / encrypted-stream limit"),
-        (r_lp_down, r_sealed, "download lp2p / encrypted-stream limit"),
-        (r_lp_cpu, r_rr_cpu, "cpu per GiB lp2p / rust-libp2p"),
-        (r_ld_est, r_rd_est, "dial->established lp2p / rust-libp2p"),
-        (r_ld_ping, r_rd_ping, "dial->first ping lp2p / rust-libp2p"),
-        (r_lp_rate, r_rr_rate, "dials per second lp2p / rust-libp2p"),
-        (r_lp_many, r_rr_many, "1000-stream time lp2p / rust-libp2p"),
-        (r_lp_mem, r_rr_mem, "memory per idle connection lp2p / rust-libp2p"),
-        (r_sealed, r_tcp, "encrypted limit / plain TCP limit"),
-    ];
-    print_table(&rows, &pairs);
-    write_json(&rows);
+const SECTIONS: &[&str] = &["limits", "perf", "streams", "dials", "memory"];
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let value_of = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+    if let Some(kind) = value_of("--serve") {
+        return serve(&kind).await;
+    }
+    let only: Vec<String> = match value_of("--only") {
+        Some(list) => list.split(',').map(str::to_string).collect(),
+        None => SECTIONS.iter().map(|s| s.to_string()).collect(),
+    };
+    if let Some(unknown) = only.iter().find(|s| !SECTIONS.contains(&s.as_str())) {
+        eprintln!("bench: unknown section {unknown}; sections: {}", SECTIONS.join(","));
+        std::process::exit(2);
+    }
+    let want = |section: &str| only.iter().any(|s| s == section);
+    let quick = args.iter().any(|a| a == "--quick");
+    let plan = if quick {
+        Plan { bytes: 64 << 20, runs: 3, dials: 200, dial_window: Duration::from_secs(2), idle_connections: 1000 }
+    } else {
+        Plan { bytes: GIB, runs: 5, dials: 1000, dial_window: Duration::from_secs(5), idle_connections: 1000 }
+    };
+    let machine = machine();
+    eprintln!(
+        "bench on {machine}: {} MiB transfers, {} runs, {} dials; sections {}",
+        plan.bytes >> 20,
+        plan.runs,
+        plan.dials,
+        only.join(",")
+    );
+    let mut table = Table::default();
+    if want("limits") {
+        section_limits(&plan, &mut table).await;
+    }
+    if want("perf") || want("streams") {
+        let perf_plan = Plan { bytes: if want("perf") { plan.bytes } else { 0 }, ..plan };
+        section_perf(&perf_plan, &mut table, want("streams")).await;
+    }
+    if want("dials") {
+        section_dials(&plan, &mut table).await;
+    }
+    if want("memory") {
+        section_memory(&plan, &mut table).await;
+    }
+    table.push(
+        "resident memory of this process at the end",
+        "MiB",
+        vec![rss_bytes("self") as f64 / (1 << 20) as f64],
+        true,
+    );
+    println!("machine: {machine}");
+    print_table(&table);
+    write_json(&table, &machine);
 }
