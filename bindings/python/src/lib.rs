@@ -9,6 +9,7 @@
 mod errors;
 mod keys;
 mod node;
+mod runtime;
 mod stream;
 
 use pyo3::prelude::*;
@@ -17,6 +18,7 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
+    m.add_function(wrap_pyfunction!(runtime::shutdown, m)?)?;
     m.add_class::<keys::PyKeypair>()?;
     m.add_class::<node::PyNode>()?;
     m.add_class::<node::PyEvents>()?;

@@ -14,6 +14,7 @@ use pyo3::types::{PyBytes, PyDict};
 
 use crate::errors::{self, InvalidArgument};
 use crate::keys::PyKeypair;
+use crate::runtime;
 use crate::stream::PyStream;
 
 /// Where inbound streams of one protocol go: `callback(stream)` is scheduled
@@ -42,7 +43,8 @@ impl HandlerTarget {
 /// calls spawn engine tasks (a handler change pushes identify to peers).
 fn engine<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> T {
     py.detach(|| {
-        let _runtime = pyo3_async_runtimes::tokio::get_runtime().enter();
+        let handle = runtime::handle();
+        let _runtime = handle.enter();
         f()
     })
 }
@@ -71,8 +73,7 @@ impl PyNode {
         connection_timeout: Option<f64>,
         stream_timeout: Option<f64>,
     ) -> PyResult<PyNode> {
-        let runtime = pyo3_async_runtimes::tokio::get_runtime();
-        let mut builder = lp2p::Node::builder().runtime(runtime.handle().clone());
+        let mut builder = lp2p::Node::builder().runtime(runtime::handle());
         for addr in &listen {
             builder = builder.listen(errors::parse_addr(addr)?);
         }
@@ -114,7 +115,7 @@ impl PyNode {
     fn listen<'py>(&self, py: Python<'py>, addr: &str) -> PyResult<Bound<'py, PyAny>> {
         let addr = errors::parse_addr(addr)?;
         let node = self.node.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        runtime::future_into_py(py, async move {
             let bound = node.listen(addr).await.map_err(errors::from_lp2p)?;
             Ok(bound.with(lp2p::Protocol::P2p(node.peer_id())).to_string())
         })
@@ -124,7 +125,7 @@ impl PyNode {
     fn dial<'py>(&self, py: Python<'py>, addr: &str) -> PyResult<Bound<'py, PyAny>> {
         let addr = errors::parse_addr(addr)?;
         let node = self.node.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        runtime::future_into_py(py, async move {
             let peer = node.dial(addr).await.map_err(errors::from_lp2p)?;
             Ok(peer.to_string())
         })
@@ -154,7 +155,7 @@ impl PyNode {
     fn new_stream<'py>(&self, py: Python<'py>, peer: &str, protocol: String) -> PyResult<Bound<'py, PyAny>> {
         let peer = errors::parse_peer(peer)?;
         let node = self.node.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        runtime::future_into_py(py, async move {
             let stream = node.new_stream(peer, &protocol).await.map_err(errors::from_lp2p)?;
             Ok(PyStream::new(stream))
         })
@@ -164,7 +165,7 @@ impl PyNode {
     fn ping<'py>(&self, py: Python<'py>, peer: &str) -> PyResult<Bound<'py, PyAny>> {
         let peer = errors::parse_peer(peer)?;
         let node = self.node.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        runtime::future_into_py(py, async move {
             let rtt = node.ping(peer).await.map_err(errors::from_lp2p)?;
             Ok(rtt.as_secs_f64())
         })
@@ -220,7 +221,7 @@ impl PyNode {
     /// Closes listeners and connections and stops the node's tasks.
     fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let node = self.node.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        runtime::future_into_py(py, async move {
             node.shutdown().await;
             Ok(())
         })
@@ -242,7 +243,7 @@ impl PyEvents {
     /// The next event as a dict with a "type" key; None once the node is gone.
     fn next<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let events = Arc::clone(&self.events);
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        runtime::future_into_py(py, async move {
             let event = events.lock().await.next().await;
             match event {
                 Some(event) => Python::attach(|py| event_dict(py, event).map(Some)),

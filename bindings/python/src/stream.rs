@@ -16,6 +16,7 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use crate::errors::{self, InvalidArgument, StreamClosed, StreamReset};
+use crate::runtime;
 
 /// The largest `read(n)` buffer: bigger requests get at most this much.
 const MAX_READ_CHUNK: usize = 1 << 20;
@@ -109,6 +110,10 @@ async fn write_all(shared: Arc<Shared>, data: Vec<u8>) -> PyResult<()> {
 async fn close_write(shared: Arc<Shared>) -> PyResult<()> {
     let mut guard = shared.writer.lock().await;
     let half = guard.as_mut().ok_or_else(reset_error)?;
+    // A reset may be asked for but not yet done: never send a FIN after it.
+    if shared.reset.is_cancelled() {
+        return Err(reset_error());
+    }
     half.shutdown().await.map_err(|e| errors::from_io(&e))
 }
 
@@ -141,7 +146,7 @@ impl PyStream {
         if n == 0 {
             return Err(InvalidArgument::new_err("read(n) needs n > 0"));
         }
-        pyo3_async_runtimes::tokio::future_into_py(py, read_some(Arc::clone(&self.shared), n))
+        runtime::future_into_py(py, read_some(Arc::clone(&self.shared), n))
     }
 
     /// Reads exactly `n` bytes; `StreamClosed` if the stream ends first.
@@ -149,25 +154,25 @@ impl PyStream {
         if n > MAX_READ_EXACTLY {
             return Err(InvalidArgument::new_err(format!("read_exactly(n) takes at most {MAX_READ_EXACTLY} bytes")));
         }
-        pyo3_async_runtimes::tokio::future_into_py(py, read_exactly(Arc::clone(&self.shared), n))
+        runtime::future_into_py(py, read_exactly(Arc::clone(&self.shared), n))
     }
 
     /// Writes all of `data`; completes once the engine has taken it all.
     fn write<'py>(&self, py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
         let data = data.to_vec();
-        pyo3_async_runtimes::tokio::future_into_py(py, write_all(Arc::clone(&self.shared), data))
+        runtime::future_into_py(py, write_all(Arc::clone(&self.shared), data))
     }
 
     /// Closes the write side (the remote reads the end); reading goes on.
     fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        pyo3_async_runtimes::tokio::future_into_py(py, close_write(Arc::clone(&self.shared)))
+        runtime::future_into_py(py, close_write(Arc::clone(&self.shared)))
     }
 
     /// Aborts both directions now; pending and later reads and writes raise
     /// `StreamReset`.
     fn reset(&self) {
         self.shared.reset.cancel();
-        pyo3_async_runtimes::tokio::get_runtime().spawn(reset(Arc::clone(&self.shared)));
+        runtime::handle().spawn(reset(Arc::clone(&self.shared)));
     }
 
     fn __repr__(&self) -> String {

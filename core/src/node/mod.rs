@@ -37,6 +37,7 @@ use std::time::Duration;
 
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::broadcast;
+use tokio_util::task::AbortOnDropHandle;
 
 pub use error::Error;
 pub use stream::Stream;
@@ -183,12 +184,13 @@ impl Node {
     }
 
     /// Runs `fut` on the node's runtime, so that callers on another runtime (or
-    /// none) still drive the node's I/O on its own threads.
+    /// none) still drive the node's I/O on its own threads. Dropping the
+    /// returned future (a cancelled caller) aborts the work.
     async fn on_runtime<T: Send + 'static>(
         &self,
         fut: impl Future<Output = Result<T, Error>> + Send + 'static,
     ) -> Result<T, Error> {
-        match self.inner.handle.spawn(fut).await {
+        match AbortOnDropHandle::new(self.inner.handle.spawn(fut)).await {
             Ok(result) => result,
             Err(e) if e.is_panic() => Err(Error::Internal("a node task panicked")),
             Err(_) => Err(Error::Shutdown),

@@ -27,6 +27,7 @@ Errors are subclasses of `lp2p.Error`.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -89,6 +90,10 @@ __all__ = [
 __version__ = "0.1.0"
 
 _log = logging.getLogger("lp2p")
+
+# The engine's threads must be stopped before the interpreter finalizes, or one
+# may take the GIL during finalization and abort the process.
+atexit.register(_native.shutdown)
 
 #: The most bytes `Stream.read_all` collects unless told otherwise.
 DEFAULT_READ_ALL_LIMIT = 64 * 1024 * 1024
@@ -351,6 +356,7 @@ class Node:
             stream_timeout,
         )
         self._handler_tasks: set[asyncio.Task[None]] = set()
+        self._handled: set[str] = set()
         self._closed = False
 
     @classmethod
@@ -415,16 +421,21 @@ class Node:
         raises.
         """
         loop = asyncio.get_running_loop()
+        # The callback lives in the engine: it must not hold the Node itself,
+        # or the Node could never be collected.
+        tasks = self._handler_tasks
 
         def on_stream(native: _native.Stream) -> None:
             task = loop.create_task(_run_handler(handler, Stream(native)))
-            self._handler_tasks.add(task)
-            task.add_done_callback(self._handler_tasks.discard)
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
 
         self._native.set_stream_handler(protocol, loop, on_stream)
+        self._handled.add(protocol)
 
     def remove_stream_handler(self, protocol: str) -> bool:
         """Stops answering `protocol`; returns whether it had a handler."""
+        self._handled.discard(protocol)
         return self._native.remove_stream_handler(protocol)
 
     async def new_stream(self, peer: str, protocol: str) -> Stream:
@@ -472,6 +483,9 @@ class Node:
         if self._closed:
             return
         self._closed = True
+        # Removing the handlers first also frees the Python callbacks the engine holds.
+        for protocol in list(self._handled):
+            self.remove_stream_handler(protocol)
         tasks = list(self._handler_tasks)
         for task in tasks:
             task.cancel()

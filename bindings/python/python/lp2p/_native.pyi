@@ -29,6 +29,7 @@ __all__ = [
     "Node",
     "Events",
     "Stream",
+    "shutdown",
 ]
 
 class Error(Exception):
@@ -203,3 +204,7 @@ class Node:
 
     def close(self) -> Awaitable[None]:
         """Closes listeners and connections and stops the node's tasks."""
+
+def shutdown() -> None:
+    """Stops the engine's runtime (registered with `atexit`): afterwards no
+    engine thread touches Python while the interpreter finalizes."""
