@@ -363,13 +363,18 @@ def run_matrix(args):
                     if combo_name(combo) not in columns:
                         columns.append(combo_name(combo))
                     start = time.monotonic()
-                    cell = run_cell(args, peer, cmd, side, direction, combo, tmp)
+                    try:
+                        cell = run_cell(args, peer, cmd, side, direction, combo, tmp)
+                    except Exception as err:  # a broken cell must not hide the others
+                        cell = {"checks": {}, "failures": [f"driver: {type(err).__name__}: {err}"], "log": ""}
                     cell["seconds"] = round(time.monotonic() - start, 2)
                     hs = cell["checks"].get("handshake", {}) if "checks" in cell else {}
                     cell["handshake_plus_one_rtt_ms"] = hs.get("ms")
                     if not cell["failures"]:
                         cell["result"] = "pass"
                         passed += 1
+                        if any(k["row"] == row and k["combination"] == combo_name(combo) for k in known):
+                            print(f"NOTE: {row} [{combo_name(combo)}] passes but is listed in {args.known}: remove it")
                     elif (k := known_failure(known, row, combo, cell["failures"])) is not None:
                         cell["result"] = "known-failure"
                         cell["known"] = k
@@ -387,6 +392,12 @@ def run_matrix(args):
                 rows.append({"row": row, "peer": peer, "lp2p_side": side, "direction": direction, "cells": cells})
 
     print_matrix(rows, columns)
+    lp2p = SUPPORT["lp2p"]
+    print(
+        "combinations run: those both sides build; lp2p builds "
+        + ", ".join(f"{k} {'/'.join(v)}" for k, v in lp2p.items())
+        + " (mplex, TLS, QUIC and WebSocket columns appear as lp2p gains them; see SUPPORT in driver.py)"
+    )
     result = {
         "columns": columns,
         "rows": rows,
