@@ -7,14 +7,7 @@ CARGO ?= cargo
 TARGET_DIR := $(abspath $(or $(CARGO_TARGET_DIR),target))
 LP2P_NODE := examples-c/build/lp2p-node
 
-# Not part of test: lp2p and rust-libp2p side by side (1 GiB perf runs,
-# dials, the machine's limits); prints a table, writes bench.json.
-#   make bench            make bench QUICK=1 for a short run,
-#                         make bench ONLY=perf,memory for some sections
-bench:
-	$(CARGO) run --release -p lp2p-tests --example bench -- $(if $(QUICK),--quick) $(if $(ONLY),--only $(ONLY))
-
-.PHONY: bench demo demo-rust test check fmt-check clippy header-check cargo-test c-test
+.PHONY: bench demo demo-rust test check fmt-check clippy header-check cargo-test c-test python-test uniffi-test interop-test
 
 demo:
 	examples-c/demo.sh
@@ -23,7 +16,7 @@ demo:
 demo-rust:
 	$(CARGO) run --release -p lp2p --example demo
 
-test: check cargo-test c-test
+test: check cargo-test c-test python-test uniffi-test interop-test
 
 check: fmt-check clippy header-check
 
@@ -50,3 +43,23 @@ c-test:
 	examples-c/test-cli.sh
 	examples-c/test-install.sh $(TARGET_DIR)/debug
 	tests/interop-c.sh $(LP2P_NODE)
+
+# The Python package: a venv, a debug build, stubtest, mypy, pytest.
+python-test:
+	bindings/python/test.sh
+
+# Kotlin (JUnit on the JVM through Maven) and the Swift package's checks.
+uniffi-test:
+	bindings/kotlin/test.sh
+	bindings/swift/test.sh
+
+# lp2p against go-libp2p, js-libp2p and py-libp2p, both directions.
+interop-test:
+	tests/interop/run.sh
+
+# Not part of test: lp2p and rust-libp2p side by side (1 GiB perf runs,
+# dials, the machine's limits); prints a table, writes bench.json.
+#   make bench            make bench QUICK=1 for a short run,
+#                         make bench ONLY=perf,memory for some sections
+bench:
+	$(CARGO) run --release -p lp2p-tests --example bench -- $(if $(QUICK),--quick) $(if $(ONLY),--only $(ONLY))
