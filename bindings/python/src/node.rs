@@ -11,6 +11,7 @@ use std::time::Duration;
 use pyo3::IntoPyObjectExt;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
+use tokio_util::sync::CancellationToken;
 
 use crate::errors::{self, InvalidArgument};
 use crate::keys::PyKeypair;
@@ -58,6 +59,9 @@ fn seconds(value: f64, what: &str) -> PyResult<Duration> {
 #[pyclass(name = "Node", module = "lp2p._native", frozen)]
 pub(crate) struct PyNode {
     node: lp2p::Node,
+    /// Cancelled by `close`: ends every event subscription (the engine's
+    /// event channel stays open while this object lives).
+    closed: CancellationToken,
 }
 
 #[pymethods]
@@ -90,7 +94,7 @@ impl PyNode {
             builder = builder.stream_timeout(seconds(limit, "stream_timeout")?);
         }
         let node = engine(py, || builder.build()).map_err(errors::from_lp2p)?;
-        Ok(PyNode { node })
+        Ok(PyNode { node, closed: CancellationToken::new() })
     }
 
     /// Our peer ID.
@@ -215,14 +219,17 @@ impl PyNode {
 
     /// A new subscription to the node's events, from now on.
     fn events(&self, py: Python<'_>) -> PyEvents {
-        PyEvents { events: Arc::new(tokio::sync::Mutex::new(engine(py, || self.node.events()))) }
+        let events = engine(py, || self.node.events());
+        PyEvents { events: Arc::new(tokio::sync::Mutex::new(events)), closed: self.closed.clone() }
     }
 
     /// Closes listeners and connections and stops the node's tasks.
     fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let node = self.node.clone();
+        let closed = self.closed.clone();
         runtime::future_into_py(py, async move {
             node.shutdown().await;
+            closed.cancel();
             Ok(())
         })
     }
@@ -236,6 +243,7 @@ fn strings(addrs: &[lp2p::Multiaddr]) -> Vec<String> {
 #[pyclass(name = "Events", module = "lp2p._native", frozen)]
 pub(crate) struct PyEvents {
     events: Arc<tokio::sync::Mutex<lp2p::Events>>,
+    closed: CancellationToken,
 }
 
 #[pymethods]
@@ -243,8 +251,15 @@ impl PyEvents {
     /// The next event as a dict with a "type" key; None once the node is gone.
     fn next<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let events = Arc::clone(&self.events);
+        let closed = self.closed.clone();
         runtime::future_into_py(py, async move {
-            let event = events.lock().await.next().await;
+            let mut events = events.lock().await;
+            // Events already buffered come first; then a closed node ends the stream.
+            let event = tokio::select! {
+                biased;
+                event = events.next() => event,
+                _ = closed.cancelled() => None,
+            };
             match event {
                 Some(event) => Python::attach(|py| event_dict(py, event).map(Some)),
                 None => Ok(None),

@@ -382,3 +382,15 @@ async def test_keys_generate_save_load(tmp_path: Path) -> None:
     async with lp2p.Node(listen=[LOOPBACK], identity=loaded) as node:
         assert node.peer_id == key.peer_id
         assert node.listen_addrs[0].endswith("/p2p/" + key.peer_id)
+
+
+async def test_events_end_when_node_closes() -> None:
+    node = lp2p.Node(listen=[LOOPBACK])
+    events = node.events()
+    await node.close()
+
+    async def collect() -> list[lp2p.Event]:
+        return [event async for event in events]
+
+    seen = await asyncio.wait_for(collect(), 10)
+    assert all(isinstance(e, (lp2p.ExpiredListenAddr, lp2p.ConnectionClosed)) for e in seen)
