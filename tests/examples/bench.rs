@@ -628,6 +628,8 @@ async fn section_dials(plan: &Plan, table: &mut Table) {
     table.push("dial -> established: rust-libp2p", "ms", rd.established_ms.clone(), true);
     table.push("dial -> first ping reply: lp2p", "ms", ld.first_ping_ms.clone(), true);
     table.push("dial -> first ping reply: rust-libp2p", "ms", rd.first_ping_ms.clone(), true);
+    table.push("dial -> established p99: lp2p", "ms", vec![percentile(ld.established_ms, 0.99)], true);
+    table.push("dial -> established p99: rust-libp2p", "ms", vec![percentile(rd.established_ms, 0.99)], true);
     table.push("dial -> first ping reply p99: lp2p", "ms", vec![percentile(ld.first_ping_ms, 0.99)], true);
     table.push("dial -> first ping reply p99: rust-libp2p", "ms", vec![percentile(rd.first_ping_ms, 0.99)], true);
 
