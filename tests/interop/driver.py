@@ -33,9 +33,9 @@ import time
 # a peer's list must name only what its program (go/, js/, py/) builds.
 SUPPORT = {
     "lp2p": {"transport": ["tcp"], "security": ["noise"], "muxer": ["yamux"]},
-    "go": {"transport": ["tcp"], "security": ["noise"], "muxer": ["yamux"]},
+    "go": {"transport": ["tcp", "ws"], "security": ["noise", "tls"], "muxer": ["yamux"]},
     "js": {"transport": ["tcp"], "security": ["noise"], "muxer": ["yamux"]},
-    "py": {"transport": ["tcp"], "security": ["noise"], "muxer": ["yamux"]},
+    "py": {"transport": ["tcp"], "security": ["noise"], "muxer": ["yamux", "mplex"]},
 }
 CHECKS = ["handshake", "ping", "identify", "echo", "streams"]
 ECHO_BYTES = 10 << 20

@@ -1,6 +1,6 @@
 // The go-libp2p peer of the lp2p interop matrix (go-libp2p pinned in go.mod).
 //
-//	go-peer listen [--transport T --security S --muxer M]
+//	go-peer listen [--transport tcp|ws --security noise|tls --muxer yamux]
 //	    prints {"peer_id":..,"addrs":[..]} and serves ping, identify and
 //	    /echo/1.0.0 until killed
 //	go-peer dial MULTIADDR [--transport T --security S --muxer M]
@@ -30,7 +30,9 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	tls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	"github.com/libp2p/go-libp2p/p2p/transport/websocket"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -56,14 +58,16 @@ func emit(v map[string]any) {
 	fmt.Println(string(line))
 }
 
-// options parses --transport/--security/--muxer and refuses what this peer
-// does not build, so the driver never mistakes an unsupported combination
-// for a pass.
-func options(args []string) []libp2p.Option {
+// options parses --transport/--security/--muxer into go-libp2p options and
+// the listen address of that transport. It refuses what this peer does not
+// build, so the driver never mistakes an unsupported combination for a pass.
+// Built: transport tcp or ws, security noise or tls, muxer yamux (go-libp2p
+// dropped mplex).
+func options(args []string) ([]libp2p.Option, string) {
 	combo := map[string]string{"transport": "tcp", "security": "noise", "muxer": "yamux"}
-	for i := 0; i+1 < len(args); i += 2 {
+	for i := 0; i < len(args); i += 2 {
 		key := args[i]
-		if len(key) < 3 || key[:2] != "--" {
+		if len(key) < 3 || key[:2] != "--" || i+1 >= len(args) {
 			fail("unexpected argument %q", key)
 		}
 		if _, ok := combo[key[2:]]; !ok {
@@ -71,21 +75,35 @@ func options(args []string) []libp2p.Option {
 		}
 		combo[key[2:]] = args[i+1]
 	}
-	if combo["transport"] != "tcp" || combo["security"] != "noise" || combo["muxer"] != "yamux" {
-		fail("unsupported combination %v", combo)
+	opts := []libp2p.Option{libp2p.UserAgent(agent), libp2p.Ping(true)}
+	listen := ""
+	switch combo["transport"] {
+	case "tcp":
+		opts = append(opts, libp2p.Transport(tcp.NewTCPTransport))
+		listen = "/ip4/127.0.0.1/tcp/0"
+	case "ws":
+		opts = append(opts, libp2p.Transport(websocket.New))
+		listen = "/ip4/127.0.0.1/tcp/0/ws"
+	default:
+		fail("unsupported transport %q", combo["transport"])
 	}
-	return []libp2p.Option{
-		libp2p.Transport(tcp.NewTCPTransport),
-		libp2p.Security(noise.ID, noise.New),
-		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
-		libp2p.UserAgent(agent),
-		libp2p.Ping(true),
+	switch combo["security"] {
+	case "noise":
+		opts = append(opts, libp2p.Security(noise.ID, noise.New))
+	case "tls":
+		opts = append(opts, libp2p.Security(tls.ID, tls.New))
+	default:
+		fail("unsupported security %q", combo["security"])
 	}
+	if combo["muxer"] != "yamux" {
+		fail("unsupported muxer %q", combo["muxer"])
+	}
+	return append(opts, libp2p.Muxer(yamux.ID, yamux.DefaultTransport)), listen
 }
 
-func newHost(listen bool, opts []libp2p.Option) host.Host {
+func newHost(listen bool, opts []libp2p.Option, addr string) host.Host {
 	if listen {
-		opts = append(opts, libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+		opts = append(opts, libp2p.ListenAddrStrings(addr))
 	} else {
 		opts = append(opts, libp2p.NoListenAddrs)
 	}
@@ -110,7 +128,8 @@ func main() {
 	}
 	switch os.Args[1] {
 	case "listen":
-		h := newHost(true, options(os.Args[2:]))
+		opts, addr := options(os.Args[2:])
+		h := newHost(true, opts, addr)
 		addrs := []string{}
 		for _, a := range h.Addrs() {
 			addrs = append(addrs, fmt.Sprintf("%s/p2p/%s", a, h.ID()))
@@ -121,7 +140,8 @@ func main() {
 		if len(os.Args) < 3 {
 			fail("dial needs a multiaddr")
 		}
-		h := newHost(false, options(os.Args[3:]))
+		opts, addr := options(os.Args[3:])
+		h := newHost(false, opts, addr)
 		ok := dial(h, os.Args[2])
 		_ = h.Close()
 		if !ok {

@@ -1,7 +1,7 @@
 """The py-libp2p peer of the lp2p interop matrix (versions pinned in
 requirements.txt).
 
-  python peer.py listen [--transport T --security S --muxer M]
+  python peer.py listen [--transport tcp --security noise --muxer yamux|mplex]
       prints {"peer_id":..,"addrs":[..]} and serves ping, identify and
       /echo/1.0.0 until killed
   python peer.py dial MULTIADDR [--transport T --security S --muxer M]
@@ -32,6 +32,7 @@ from libp2p.peer.peer_record import PEER_RECORD_ENVELOPE_DOMAIN
 from libp2p.peer.peerinfo import info_from_p2p_addr
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
+from libp2p.stream_muxer.mplex.mplex import MPLEX_PROTOCOL_ID, Mplex
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
 from libp2p.utils.varint import read_length_prefixed_protobuf
@@ -54,27 +55,33 @@ def emit(obj: dict) -> None:
     sys.stdout.flush()
 
 
+MUXERS = {"yamux": (YAMUX_PROTOCOL_ID, Yamux), "mplex": (MPLEX_PROTOCOL_ID, Mplex)}
+
+
 def parse_combo(args: list[str]) -> dict:
     """Refuses what this peer does not build, so the driver never mistakes an
-    unsupported combination for a pass."""
+    unsupported combination for a pass. Built: tcp, noise, yamux or mplex."""
     combo = {"transport": "tcp", "security": "noise", "muxer": "yamux"}
+    if len(args) % 2:
+        fail(f"option {args[-1]} needs a value")
     for key, value in zip(args[0::2], args[1::2]):
         name = key.removeprefix("--")
         if name not in combo:
             fail(f"unknown option {key}")
         combo[name] = value
-    if combo != {"transport": "tcp", "security": "noise", "muxer": "yamux"}:
+    if combo["transport"] != "tcp" or combo["security"] != "noise" or combo["muxer"] not in MUXERS:
         fail(f"unsupported combination {combo}")
     return combo
 
 
-def make_host():
+def make_host(combo: dict):
     key_pair = create_new_key_pair()
     noise = NoiseTransport(key_pair, noise_privkey=create_new_x25519_key_pair().private_key)
+    muxer_id, muxer = MUXERS[combo["muxer"]]
     host = new_host(
         key_pair=key_pair,
         sec_opt={NOISE_PROTOCOL_ID: noise},
-        muxer_opt={TProtocol(YAMUX_PROTOCOL_ID): Yamux},
+        muxer_opt={TProtocol(muxer_id): muxer},
     )
     host.set_stream_handler(ECHO, serve_echo)
     return host
@@ -174,9 +181,9 @@ async def check(name: str, fn) -> bool:
         return False
 
 
-async def dial(addr: str) -> bool:
+async def dial(addr: str, combo: dict) -> bool:
     info = info_from_p2p_addr(multiaddr.Multiaddr(addr))
-    host = make_host()
+    host = make_host(combo)
     pinger = PingService(host)
     async with host.run(listen_addrs=[]):
 
@@ -216,8 +223,8 @@ async def dial(addr: str) -> bool:
         return ok
 
 
-async def listen() -> None:
-    host = make_host()
+async def listen(combo: dict) -> None:
+    host = make_host(combo)
     async with host.run(listen_addrs=[multiaddr.Multiaddr("/ip4/127.0.0.1/tcp/0")]):
         peer_id = host.get_id()
         addrs = [f"{a}" if "/p2p/" in str(a) else f"{a}/p2p/{peer_id}" for a in host.get_addrs()]
@@ -228,11 +235,9 @@ async def listen() -> None:
 def main() -> None:
     args = sys.argv[1:]
     if args[:1] == ["listen"]:
-        parse_combo(args[1:])
-        trio.run(listen)
+        trio.run(listen, parse_combo(args[1:]))
     elif args[:1] == ["dial"] and len(args) >= 2:
-        parse_combo(args[2:])
-        ok = trio.run(dial, args[1])
+        ok = trio.run(dial, args[1], parse_combo(args[2:]))
         sys.exit(0 if ok else 1)
     else:
         fail("usage: peer.py listen | peer.py dial MULTIADDR [--transport T --security S --muxer M]")
