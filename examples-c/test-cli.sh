@@ -135,6 +135,11 @@ check "transport-interop dialer fails when no listener comes" bash -c "! env tra
 check "transport-interop listener exits 1 at its timeout" bash -c "! env transport=tcp security=noise muxer=yamux is_dialer=false ip=127.0.0.1 redis_addr=$redis test_timeout_seconds=1 $node transport-interop 2>/dev/null"
 check "transport-interop fails without Redis" bash -c "! env transport=tcp security=noise muxer=yamux is_dialer=true redis_addr=127.0.0.1:1 test_timeout_seconds=1 $node transport-interop 2>/dev/null"
 
+# The echo service meets a sender faster than its replies with back-pressure
+# (it used to reset the stream, now and then, once 4 MiB of replies were
+# queued: hence three tries).
+check "echo 10 MiB on one stream, three times" bash -c "for i in 1 2 3; do $node echo $addr --bytes 10485760 >/dev/null || exit 1; done"
+
 # Failures: exit 1 with a message.
 "$node" ping /ip4/127.0.0.1/tcp/1 --count 1 >"$tmp/fail.out" 2>"$tmp/fail.err"
 check "ping to a closed port exits 1" test $? -eq 1
