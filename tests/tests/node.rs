@@ -364,3 +364,27 @@ async fn perf_uploads_and_downloads_the_requested_bytes() {
     let empty = within("perf", client.perf(peer, 0, 0)).await.expect("empty perf run");
     assert_eq!((empty.upload_bytes, empty.download_bytes), (0, 0));
 }
+
+/// Nodes that run their own runtimes can be driven from a thread that has
+/// none: changing handlers while connected pushes identify on the node's runtime.
+#[test]
+fn handlers_change_from_a_thread_without_a_runtime() {
+    let server = Node::builder().listen(addr("/ip4/127.0.0.1/tcp/0")).build().expect("server");
+    let client = Node::builder().build().expect("client");
+    let outside = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let target = server.listen_addrs_with_peer_id()[0].clone();
+    let peer = outside.block_on(within("dial", client.dial(target))).expect("dial");
+    server.set_stream_handler("/late/1.0.0", |_stream: Stream| async {});
+    assert!(server.protocols().iter().any(|p| p == "/late/1.0.0"));
+    let protocols = outside.block_on(within("identify push", async {
+        loop {
+            let known = client.peer_info(&peer).map(|info| info.protocols).unwrap_or_default();
+            if known.iter().any(|p| p == "/late/1.0.0") {
+                return known;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }));
+    assert!(protocols.iter().any(|p| p == "/late/1.0.0"));
+    assert!(server.remove_stream_handler("/late/1.0.0"));
+}

@@ -175,6 +175,23 @@ impl PyNode {
         })
     }
 
+    /// One `/perf/1.0.0` run with `peer`: uploads `upload_bytes`, then
+    /// downloads `download_bytes`; resolves to `(upload_seconds, download_seconds)`.
+    fn perf<'py>(
+        &self,
+        py: Python<'py>,
+        peer: &str,
+        upload_bytes: u64,
+        download_bytes: u64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let peer = errors::parse_peer(peer)?;
+        let node = self.node.clone();
+        runtime::future_into_py(py, async move {
+            let run = node.perf(peer, upload_bytes, download_bytes).await.map_err(errors::from_lp2p)?;
+            Ok((run.upload_time.as_secs_f64(), run.download_time.as_secs_f64()))
+        })
+    }
+
     /// Whether a connection to `peer` is open.
     fn is_connected(&self, py: Python<'_>, peer: &str) -> PyResult<bool> {
         let peer = errors::parse_peer(peer)?;

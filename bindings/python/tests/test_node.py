@@ -35,6 +35,15 @@ async def test_two_nodes_ping() -> None:
         assert peer in client.connected_peers()
 
 
+async def test_perf_counts_bytes_both_ways() -> None:
+    async with connected_pair() as (server, client, peer):
+        result = await client.perf(peer, 300_000, 700_000)
+        assert (result.upload_bytes, result.download_bytes) == (300_000, 700_000)
+        assert result.upload_seconds > 0 and result.download_seconds > 0
+        with pytest.raises(lp2p.InvalidPeerId):
+            await client.perf("not-a-peer-id", 1, 1)
+
+
 async def test_listen_addrs_end_in_peer_id() -> None:
     async with lp2p.Node(listen=[LOOPBACK, "/ip6/::1/tcp/0"]) as node:
         assert len(node.listen_addrs) == 2

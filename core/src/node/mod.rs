@@ -245,6 +245,9 @@ impl Node {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let handler = Arc::new(handler);
+        // The swarm announces the change to connected peers (identify push)
+        // on the node's runtime, whatever thread calls this.
+        let _guard = self.inner.handle.enter();
         self.swarm().set_stream_handler(
             protocol.to_string(),
             Arc::new(move |peer, protocol, raw| {
@@ -256,6 +259,7 @@ impl Node {
 
     /// Removes the handler of `protocol`. Returns whether there was one.
     pub fn remove_stream_handler(&self, protocol: &str) -> bool {
+        let _guard = self.inner.handle.enter();
         self.swarm().remove_stream_handler(protocol)
     }
 

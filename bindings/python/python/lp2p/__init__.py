@@ -73,6 +73,7 @@ __all__ = [
     "Keypair",
     "LimitReached",
     "NewListenAddr",
+    "PerfResult",
     "Node",
     "NodeClosed",
     "NoRoute",
@@ -240,6 +241,18 @@ class PeerInfo:
     public_key: bytes | None
     #: The addresses of its latest verified signed peer record, if any.
     peer_record_addrs: list[str] | None
+
+
+@dataclass(frozen=True)
+class PerfResult:
+    """What one `/perf/1.0.0` run measured."""
+
+    upload_bytes: int
+    download_bytes: int
+    #: From the first byte sent to our write side closed.
+    upload_seconds: float
+    #: From our write side closed to the last byte received.
+    download_seconds: float
 
 
 @dataclass(frozen=True)
@@ -445,6 +458,12 @@ class Node:
     async def ping(self, peer: str) -> float:
         """One ping round trip to `peer`; the RTT in seconds."""
         return await self._native.ping(peer)
+
+    async def perf(self, peer: str, upload_bytes: int, download_bytes: int) -> PerfResult:
+        """Measures throughput with `peer` over `/perf/1.0.0`: uploads
+        `upload_bytes`, then downloads `download_bytes`."""
+        upload_seconds, download_seconds = await self._native.perf(peer, upload_bytes, download_bytes)
+        return PerfResult(upload_bytes, download_bytes, upload_seconds, download_seconds)
 
     def is_connected(self, peer: str) -> bool:
         """Whether a connection to `peer` is open."""

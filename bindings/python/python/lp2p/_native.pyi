@@ -184,6 +184,10 @@ class Node:
     def ping(self, peer: str) -> Awaitable[float]:
         """One ping round trip to `peer`; resolves to the RTT in seconds."""
 
+    def perf(self, peer: str, upload_bytes: int, download_bytes: int) -> Awaitable[tuple[float, float]]:
+        """One `/perf/1.0.0` run with `peer`: uploads `upload_bytes`, then
+        downloads `download_bytes`; resolves to `(upload_seconds, download_seconds)`."""
+
     def is_connected(self, peer: str) -> bool:
         """Whether a connection to `peer` is open."""
 
