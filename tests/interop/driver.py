@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -42,7 +43,10 @@ ECHO_BYTES = 10 << 20
 STREAM_COUNT = 50
 STREAM_BYTES = 64 << 10
 LISTEN_TIMEOUT_S = 30
-DIAL_TIMEOUT_S = 180
+DIAL_TIMEOUT_S = 120
+# The whole matrix must fit the CI budget: once this is spent, the cells
+# left fail at once (reported as failures, never skipped).
+MATRIX_BUDGET_S = 420
 
 
 def combos(peer):
@@ -351,6 +355,7 @@ def run_matrix(args):
     peers = {"go": shlex.split(args.go), "js": shlex.split(args.js), "py": shlex.split(args.py)}
 
     tmp = tempfile.mkdtemp(prefix="lp2p-interop-")
+    matrix_start = time.monotonic()
     rows, columns = [], []
     passed = failed = known_failed = 0
     for peer, cmd in peers.items():
@@ -364,6 +369,8 @@ def run_matrix(args):
                         columns.append(combo_name(combo))
                     start = time.monotonic()
                     try:
+                        if time.monotonic() - matrix_start > MATRIX_BUDGET_S:
+                            raise TimeoutError(f"the matrix's {MATRIX_BUDGET_S} s budget was spent before this cell")
                         cell = run_cell(args, peer, cmd, side, direction, combo, tmp)
                     except Exception as err:  # a broken cell must not hide the others
                         cell = {"checks": {}, "failures": [f"driver: {type(err).__name__}: {err}"], "log": ""}
@@ -413,6 +420,10 @@ def run_matrix(args):
     if known_failed:
         # Counted apart: each is listed with its reason and upstream issue.
         print(f"{known_failed} known failure(s) of other implementations, listed in {args.known}")
+    if failed or known_failed:
+        print(f"process logs of this run: {tmp}")
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
     print(f"interop: {passed} passed, {failed} failed")
     return 0 if failed == 0 else 1
 
