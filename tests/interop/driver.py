@@ -35,7 +35,7 @@ import time
 SUPPORT = {
     "lp2p": {"transport": ["tcp"], "security": ["noise"], "muxer": ["yamux"]},
     "go": {"transport": ["tcp", "ws"], "security": ["noise", "tls"], "muxer": ["yamux"]},
-    "js": {"transport": ["tcp"], "security": ["noise"], "muxer": ["yamux"]},
+    "js": {"transport": ["tcp", "ws"], "security": ["noise", "tls"], "muxer": ["yamux"]},
     "py": {"transport": ["tcp"], "security": ["noise"], "muxer": ["yamux", "mplex"]},
 }
 CHECKS = ["handshake", "ping", "identify", "echo", "streams"]

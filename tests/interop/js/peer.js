@@ -1,7 +1,7 @@
 // The js-libp2p peer of the lp2p interop matrix (versions pinned in
 // package.json and package-lock.json).
 //
-//   node peer.js listen [--transport T --security S --muxer M]
+//   node peer.js listen [--transport tcp|ws --security noise|tls --muxer yamux]
 //       prints {"peer_id":..,"addrs":[..]} and serves ping, identify and
 //       /echo/1.0.0 until killed
 //   node peer.js dial MULTIADDR [--transport T --security S --muxer M]
@@ -21,8 +21,17 @@ if (typeof Promise.withResolvers !== 'function') {
   }
 }
 
+// @libp2p/websockets dials with the global WebSocket, which Node 20 has only
+// behind --experimental-websocket (Node 22 has it): use the ws package's,
+// same API, when it is missing.
+if (typeof globalThis.WebSocket !== 'function') {
+  globalThis.WebSocket = (await import('ws')).WebSocket
+}
+
 const { createLibp2p } = await import('libp2p')
 const { tcp } = await import('@libp2p/tcp')
+const { webSockets } = await import('@libp2p/websockets')
+const { tls } = await import('@libp2p/tls')
 const { noise } = await import('@chainsafe/libp2p-noise')
 const { yamux } = await import('@chainsafe/libp2p-yamux')
 const { identify } = await import('@libp2p/identify')
@@ -47,27 +56,38 @@ function emit (obj) {
   process.stdout.write(JSON.stringify(obj) + '\n')
 }
 
+// What this peer builds: its transport (with the address it listens on), its
+// security and its muxer.
+const TRANSPORTS = {
+  tcp: { make: tcp, listen: '/ip4/127.0.0.1/tcp/0' },
+  ws: { make: webSockets, listen: '/ip4/127.0.0.1/tcp/0/ws' }
+}
+const SECURITY = { noise, tls }
+const MUXERS = { yamux }
+
 // Refuses what this peer does not build, so the driver never mistakes an
 // unsupported combination for a pass.
 function parseCombo (args) {
   const combo = { transport: 'tcp', security: 'noise', muxer: 'yamux' }
-  for (let i = 0; i + 1 < args.length; i += 2) {
+  if (args.length % 2 !== 0) fail(`option ${args[args.length - 1]} needs a value`)
+  for (let i = 0; i < args.length; i += 2) {
     const key = args[i].replace(/^--/, '')
     if (!(key in combo)) fail(`unknown option ${args[i]}`)
     combo[key] = args[i + 1]
   }
-  if (combo.transport !== 'tcp' || combo.security !== 'noise' || combo.muxer !== 'yamux') {
+  if (!(combo.transport in TRANSPORTS) || !(combo.security in SECURITY) || !(combo.muxer in MUXERS)) {
     fail(`unsupported combination ${JSON.stringify(combo)}`)
   }
   return combo
 }
 
-async function newNode (listen) {
+async function newNode (listen, combo) {
+  const transport = TRANSPORTS[combo.transport]
   const node = await createLibp2p({
-    addresses: { listen: listen ? ['/ip4/127.0.0.1/tcp/0'] : [] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    addresses: { listen: listen ? [transport.listen] : [] },
+    transports: [transport.make()],
+    connectionEncrypters: [SECURITY[combo.security]()],
+    streamMuxers: [MUXERS[combo.muxer]()],
     nodeInfo: { userAgent: AGENT },
     services: {
       identify: identify(),
@@ -195,14 +215,12 @@ async function dial (node, addr) {
 
 const [mode, ...rest] = process.argv.slice(2)
 if (mode === 'listen') {
-  parseCombo(rest)
-  const node = await newNode(true)
+  const node = await newNode(true, parseCombo(rest))
   const addrs = node.getMultiaddrs().map(a => a.toString())
   emit({ peer_id: node.peerId.toString(), addrs })
 } else if (mode === 'dial') {
   if (rest.length === 0) fail('dial needs a multiaddr')
-  parseCombo(rest.slice(1))
-  const node = await newNode(false)
+  const node = await newNode(false, parseCombo(rest.slice(1)))
   const ok = await dial(node, rest[0])
   await node.stop()
   process.exit(ok ? 0 : 1)
