@@ -13,7 +13,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{RustPeer, to_lp2p_peer, to_rust_peer};
+use common::RustPeer;
 use lp2p::Node;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -147,13 +147,15 @@ fn wide_limits() -> lp2p::Config {
     lp2p::Config { max_connections: 8192, max_connections_per_peer: 8192, ..lp2p::Config::default() }
 }
 
-async fn perf_runs(plan: &Plan, mut run: impl AsyncFnMut(u64, u64) -> (Duration, Duration)) -> Perf {
+/// `plan.runs` uploads and downloads of `plan.bytes` against `server`; the
+/// CPU time counts this process and the server's.
+async fn perf_runs(plan: &Plan, server: &Server, mut run: impl AsyncFnMut(u64, u64) -> (Duration, Duration)) -> Perf {
     let mut out = Perf { upload: Vec::new(), download: Vec::new(), cpu_per_gib: Vec::new() };
     for _ in 0..plan.runs {
-        let cpu = cpu_time();
+        let cpu = cpu_time() + server.cpu_time();
         let (up, _) = run(plan.bytes, 0).await;
         let (_, down) = run(0, plan.bytes).await;
-        let used = cpu_time() - cpu;
+        let used = cpu_time() + server.cpu_time() - cpu;
         out.upload.push(gbits(plan.bytes, up));
         out.download.push(gbits(plan.bytes, down));
         out.cpu_per_gib.push(used.as_secs_f64() / (2.0 * plan.bytes as f64 / GIB as f64));
@@ -302,13 +304,15 @@ async fn many_streams_lp2p(client: &Node, peer: lp2p::PeerId) -> f64 {
     started.elapsed().as_secs_f64()
 }
 
-/// As [`many_streams_lp2p`]; `None` when rust-libp2p failed a stream. (It
-/// sometimes closes the connection under a burst of hundreds of new streams;
-/// the run is then reported as failed rather than timed.)
-async fn many_streams_rust(client: &RustPeer, remote: &RustPeer) -> Option<f64> {
-    client.dial(&remote.full_addr()).await.expect("dial");
+/// As [`many_streams_lp2p`]; `None` when rust-libp2p failed a stream. (Its
+/// listener closes the connection under a burst of hundreds of new streams,
+/// from rust-libp2p and lp2p clients alike; the run is then reported as
+/// failed rather than timed.)
+async fn many_streams_rust(client: &RustPeer, server: &Server) -> Option<f64> {
+    client.dial(&server.addr).await.expect("dial");
+    let remote = rust_peer_of(&server.addr);
     let started = Instant::now();
-    let runs = (0..MANY_STREAMS).map(|_| client.try_perf(remote.peer_id, MANY_STREAM_BYTES, 0));
+    let runs = (0..MANY_STREAMS).map(|_| client.try_perf(remote, MANY_STREAM_BYTES, 0));
     let failures: Vec<String> = futures::future::join_all(runs).await.into_iter().filter_map(Result::err).collect();
     if let Some(first) = failures.first() {
         eprintln!("rust-libp2p: {} of {MANY_STREAMS} streams failed (first: {first})", failures.len());
@@ -343,8 +347,24 @@ impl Server {
         Server { child, addr: line.trim().to_string() }
     }
 
+    fn pid(&self) -> String {
+        self.child.id().expect("running").to_string()
+    }
+
     fn rss(&self) -> u64 {
-        rss_bytes(&self.child.id().expect("running").to_string())
+        rss_bytes(&self.pid())
+    }
+
+    /// The server's CPU time (user + system) so far.
+    fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+        // Fields 14 and 15 (utime, stime), counted after the ")" that ends the command name.
+        let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<u64> = after_name.split_whitespace().filter_map(|f| f.parse().ok()).collect();
+        let ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
+        // SAFETY: sysconf reads a constant of the system.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        Duration::from_secs_f64(ticks as f64 / per_second)
     }
 
     /// The address without `/p2p/`, so that every dial opens a new connection.
@@ -566,24 +586,26 @@ async fn section_limits(plan: &Plan, table: &mut Table) {
     table.push(LIMIT_SEALED, "Gbit/s", sealed, false);
 }
 
-/// perf in the four pairings, then 1,000 streams on one connection.
+/// perf in the four pairings, then 1,000 streams on one connection. Each
+/// server runs in a child process (its own runtime and cores to share), as
+/// a remote peer would, so that sending and receiving are not scheduled on
+/// one runtime's threads.
 async fn section_perf(plan: &Plan, table: &mut Table, streams: bool) {
-    let server = lp2p_node();
+    let lp2p_server = Server::spawn("lp2p").await;
+    let rust_server = Server::spawn("rust").await;
     let client = lp2p_node();
-    let peer = client.dial(server.listen_addrs_with_peer_id()[0].clone()).await.expect("dial");
-    let rust_server = RustPeer::start().await;
     let rust_client = RustPeer::start().await;
+    let peer = client.dial(lp2p_server.addr.parse().expect("addr")).await.expect("dial");
     if plan.bytes > 0 {
-        let lp = perf_runs(plan, async |up, down| perf_lp2p_to(&client, peer, up, down).await).await;
-        rust_client.dial(&rust_server.full_addr()).await.expect("dial");
-        let rs_peer = rust_server.peer_id;
-        let rr = perf_runs(plan, async |up, down| rust_client.perf(rs_peer, up, down).await).await;
-        let to_rust = to_lp2p_peer(rust_server.peer_id);
-        client.dial(rust_server.full_addr().parse().expect("addr")).await.expect("dial");
-        let lr = perf_runs(plan, async |up, down| perf_lp2p_to(&client, to_rust, up, down).await).await;
-        rust_client.dial(&server.listen_addrs_with_peer_id()[0].to_string()).await.expect("dial");
-        let to_lp2p = to_rust_peer(server.peer_id());
-        let rl = perf_runs(plan, async |up, down| rust_client.perf(to_lp2p, up, down).await).await;
+        let lp = perf_runs(plan, &lp2p_server, async |up, down| perf_lp2p_to(&client, peer, up, down).await).await;
+        rust_client.dial(&rust_server.addr).await.expect("dial");
+        let rs_peer = rust_peer_of(&rust_server.addr);
+        let rr = perf_runs(plan, &rust_server, async |up, down| rust_client.perf(rs_peer, up, down).await).await;
+        let to_rust = client.dial(rust_server.addr.parse().expect("addr")).await.expect("dial");
+        let lr = perf_runs(plan, &rust_server, async |up, down| perf_lp2p_to(&client, to_rust, up, down).await).await;
+        rust_client.dial(&lp2p_server.addr).await.expect("dial");
+        let to_lp2p = rust_peer_of(&lp2p_server.addr);
+        let rl = perf_runs(plan, &lp2p_server, async |up, down| rust_client.perf(to_lp2p, up, down).await).await;
 
         table.push("perf upload: lp2p -> lp2p", "Gbit/s", lp.upload, false);
         table.push("perf download: lp2p -> lp2p", "Gbit/s", lp.download, false);
