@@ -354,6 +354,7 @@ def run_matrix(args):
         known = json.load(f)["known_failures"]
     peers = {"go": shlex.split(args.go), "js": shlex.split(args.js), "py": shlex.split(args.py)}
 
+    print("peers: " + ", ".join(f"{k} {v}" for k, v in pinned_versions().items()), flush=True)
     tmp = tempfile.mkdtemp(prefix="lp2p-interop-")
     matrix_start = time.monotonic()
     rows, columns = [], []
@@ -411,7 +412,7 @@ def run_matrix(args):
         "passed": passed,
         "failed": failed,
         "known_failures": known_failed,
-        "versions": {"go-libp2p": "v0.51.0", "js-libp2p": "3.3.11", "py-libp2p": "0.8.1"},
+        "versions": pinned_versions(),
     }
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
@@ -426,6 +427,24 @@ def run_matrix(args):
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"interop: {passed} passed, {failed} failed")
     return 0 if failed == 0 else 1
+
+
+def pinned_versions():
+    """The versions the peers were built from, read from their pin files."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    versions = {}
+    with open(os.path.join(here, "go", "go.mod")) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 2 and parts[0] == "github.com/libp2p/go-libp2p":
+                versions["go-libp2p"] = parts[1]
+    with open(os.path.join(here, "js", "package.json")) as f:
+        versions["js-libp2p"] = json.load(f)["dependencies"]["libp2p"]
+    with open(os.path.join(here, "py", "requirements.txt")) as f:
+        for line in f:
+            if line.startswith("libp2p=="):
+                versions["py-libp2p"] = line.strip().split("==")[1]
+    return versions
 
 
 def print_matrix(rows, columns):
