@@ -203,3 +203,10 @@ def test_suite_has_the_shared_test_names(suite):
     for name in SHARED_TEST_NAMES:
         # Swift `func name(`, Kotlin `fun name(`, Python `def name(` (async or not).
         assert re.search(rf"\b(?:func|fun|def) {name}\(", text), f"the {suite} suite lacks {name}"
+
+
+def test_xctest_suite_mirrors_the_kotlin_suite():
+    swift = set(re.findall(r"\bfunc (test_\w+)\(", XCTESTS.read_text()))
+    kotlin = set(re.findall(r"\bfun (test_\w+)\(", KOTLIN_TESTS.read_text()))
+    assert len(kotlin) >= len(SHARED_TEST_NAMES)
+    assert swift == kotlin

@@ -236,6 +236,21 @@ final class Lp2pTests: XCTestCase {
         XCTAssertTrue(try client.isConnected(peerId: peer))
     }
 
+    func test_events_report_connections() async throws {
+        let server = try start()
+        let events = Collector()
+        let subscription = try server.subscribeEvents(listener: events)
+        defer { subscription.cancel() }
+        let client = try start(listen: false)
+        _ = try await client.dial(address: server.listenAddrs()[0])
+        let (peerId, outbound): (String, Bool) = try await events.waitFor(seconds: 10) { event in
+            if case let .connectionEstablished(peerId, _, _, outbound) = event { return (peerId, outbound) }
+            return nil
+        }
+        XCTAssertEqual(peerId, client.peerId())
+        XCTAssertFalse(outbound)
+    }
+
     func test_keypair_round_trip() throws {
         let key = Keypair.generateEd25519()
         let again = try Keypair.fromProtobufEncoding(bytes: key.toProtobufEncoding())
@@ -245,6 +260,35 @@ final class Lp2pTests: XCTestCase {
         XCTAssertEqual(node.peerId(), key.peerId())
         XCTAssertThrowsError(try Keypair.fromProtobufEncoding(bytes: Data([1, 2, 3]))) { error in
             guard case Lp2pError.InvalidKey = error else { return XCTFail("expected InvalidKey, got \(error)") }
+        }
+    }
+
+    func test_unknown_peer_and_bad_peer_id_raise() async throws {
+        let node = try start(listen: false)
+        XCTAssertThrowsError(try node.peerInfo(peerId: Keypair.generateEd25519().peerId())) { error in
+            guard case Lp2pError.UnknownPeer = error else { return XCTFail("expected UnknownPeer, got \(error)") }
+        }
+        do {
+            _ = try await node.ping(peerId: "not-a-peer-id")
+            XCTFail("ping accepted not-a-peer-id")
+        } catch Lp2pError.InvalidPeerId {
+            // expected
+        }
+    }
+
+    func test_reset_stream_fails_the_reader() async throws {
+        let server = try start()
+        server.setStreamHandler(protocol: echoProtocol, handler: EchoHandler())
+        let client = try start(listen: false)
+        let peer = try await client.dial(address: server.listenAddrs()[0])
+        let stream = try await client.newStream(peerId: peer, protocol: echoProtocol)
+        try await stream.write(data: Data("x".utf8))
+        stream.reset()
+        do {
+            _ = try await stream.read(maxBytes: 10)
+            XCTFail("read succeeded on a reset stream")
+        } catch is Lp2pError {
+            // expected
         }
     }
 

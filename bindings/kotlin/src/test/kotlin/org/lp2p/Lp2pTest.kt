@@ -17,6 +17,7 @@ import org.junit.jupiter.api.Assertions.assertArrayEquals
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.Timeout
 import org.junit.jupiter.api.assertThrows
 
 const val ECHO = "/echo/1.0.0"
@@ -62,6 +63,9 @@ fun pattern(size: Int): ByteArray {
 
 fun sha256(bytes: ByteArray): ByteArray = MessageDigest.getInstance("SHA-256").digest(bytes)
 
+// A separate thread, so that even a blocking read of the CLI's output cannot
+// hang a test past its limit.
+@Timeout(value = 120, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class Lp2pTest {
     private val nodes = mutableListOf<Node>()
 
