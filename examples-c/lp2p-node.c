@@ -781,7 +781,24 @@ static struct {
   int n_protocols;
   char listen[32][512];
   int n_listen;
+  /* The verified signed peer record's addresses; -1 when none was sent. */
+  char record[32][512];
+  int n_record;
 } identified;
+
+/* Copies the verified signed peer record of `peer` from the peer store. */
+static void read_peer_record(const char *peer) {
+  identified.n_record = -1;
+  lp2p_peer_info *info = NULL;
+  if (lp2p_node_peer_info(node, peer, &info) != LP2P_STATUS_OK) return;
+  const lp2p_string_list *addrs = lp2p_peer_info_peer_record_addrs(info);
+  if (addrs) {
+    identified.n_record = 0;
+    for (size_t i = 0; i < lp2p_string_list_len(addrs) && identified.n_record < 32; i++)
+      snprintf(identified.record[identified.n_record++], 512, "%s", lp2p_string_list_get(addrs, i));
+  }
+  lp2p_peer_info_free(info);
+}
 
 static void on_lookup_event(void *ud, const lp2p_event *ev) {
   (void)ud;
@@ -824,6 +841,7 @@ static int cmd_lookup(int argc, char **argv) {
     lp2p_string_free(peer);
     return fail("%s did not answer identify", addr);
   }
+  read_peer_record(peer);
   /* Stop the engine before reading what the callback stored. */
   finish();
   if (json) {
@@ -846,13 +864,24 @@ static int cmd_lookup(int argc, char **argv) {
       if (i) putchar(',');
       json_string(stdout, identified.protocols[i]);
     }
-    printf("]}\n");
+    printf("],\"signed_record_addrs\":");
+    if (identified.n_record < 0) printf("null");
+    for (int i = 0; i < identified.n_record; i++) {
+      putchar(i ? ',' : '[');
+      json_string(stdout, identified.record[i]);
+    }
+    if (identified.n_record == 0) putchar('[');
+    if (identified.n_record >= 0) putchar(']');
+    printf("}\n");
   } else {
     printf("peer id:          %s\nprotocol version: %s\nagent version:    %s\nobserved address: %s\nlisten addresses:\n",
            peer, identified.protocol_version, identified.agent, identified.observed[0] ? identified.observed : "-");
     for (int i = 0; i < identified.n_listen; i++) printf("  %s\n", identified.listen[i]);
     printf("protocols:\n");
     for (int i = 0; i < identified.n_protocols; i++) printf("  %s\n", identified.protocols[i]);
+    if (identified.n_record < 0) printf("signed peer record: none\n");
+    else printf("signed peer record (verified):\n");
+    for (int i = 0; i < identified.n_record; i++) printf("  %s\n", identified.record[i]);
   }
   lp2p_string_free(peer);
   return 0;

@@ -82,6 +82,7 @@ check "perf bad byte count fails" bash -c "! $node perf $addr --upload-bytes -5"
 # lookup.
 "$node" lookup "$addr" --json >"$tmp/lookup.json"
 check "lookup exits 0" test $? -eq 0
+check "lookup shows the verified signed record" test "$(json_field "$tmp/lookup.json" 'len(o["signed_record_addrs"]) >= 1 and set(o["signed_record_addrs"]) <= set(o["listen_addrs"])')" = True
 check "lookup result" test "$(json_field "$tmp/lookup.json" 'o["agent_version"].startswith("lp2p-node/") and "/echo/1.0.0" in o["protocols"] and len(o["listen_addrs"]) >= 1')" = True
 
 # The listener saw the connections, as JSON events.

@@ -927,6 +927,15 @@ const char *lp2p_peer_info_agent_version(const struct lp2p_peer_info *info);
 const char *lp2p_peer_info_protocol_version(const struct lp2p_peer_info *info);
 
 /**
+ * The addresses of the peer's latest signed peer record, whose signature
+ * lp2p verified; NULL when the peer sent none (or `info` is NULL). Borrowed
+ * from `info`.
+ *
+ * - `info`: borrowed.
+ */
+const struct lp2p_string_list *lp2p_peer_info_peer_record_addrs(const struct lp2p_peer_info *info);
+
+/**
  * Frees a peer info snapshot. NULL does nothing.
  *
  * - `info`: owned by the caller until this call, then freed.

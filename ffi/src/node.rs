@@ -798,6 +798,7 @@ pub struct lp2p_peer_info {
     protocols: lp2p_string_list,
     agent_version: Option<CString>,
     protocol_version: Option<CString>,
+    peer_record_addrs: Option<lp2p_string_list>,
 }
 
 /// A peer-store text field that may be absent.
@@ -845,6 +846,10 @@ pub unsafe extern "C" fn lp2p_node_peer_info(
             protocols: lp2p_string_list::new(&info.protocols),
             agent_version: info.agent_version.text().map(to_cstring),
             protocol_version: info.protocol_version.text().map(to_cstring),
+            peer_record_addrs: info
+                .peer_record
+                .as_ref()
+                .map(|record| lp2p_string_list::new(record.addrs.iter().map(|a| a.to_string()))),
         };
         // SAFETY: checked above.
         unsafe { write_out(out, Box::into_raw(Box::new(snapshot))) };
@@ -901,6 +906,20 @@ pub unsafe extern "C" fn lp2p_peer_info_protocol_version(info: *const lp2p_peer_
         // SAFETY: a non-NULL info comes from this library.
         let info = unsafe { arg_ref(info, "info") }?;
         Ok(info.protocol_version.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()))
+    })
+}
+
+/// The addresses of the peer's latest signed peer record, whose signature
+/// lp2p verified; NULL when the peer sent none (or `info` is NULL). Borrowed
+/// from `info`.
+///
+/// - `info`: borrowed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lp2p_peer_info_peer_record_addrs(info: *const lp2p_peer_info) -> *const lp2p_string_list {
+    ffi_boundary!(std::ptr::null(), {
+        // SAFETY: a non-NULL info comes from this library.
+        let info = unsafe { arg_ref(info, "info") }?;
+        Ok(info.peer_record_addrs.as_ref().map_or(std::ptr::null(), |list| list as *const lp2p_string_list))
     })
 }
 

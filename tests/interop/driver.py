@@ -201,8 +201,7 @@ def judge(found, code, expect_record):
 def cli_dial(lp2p_node, addr, combo, redis, redis_port):
     """lp2p-node as dialer: one command per check, reported in the dialer
     contract's shape. The handshake is the transport-interop mode's own
-    measure. The CLI does not show the remote's signed peer record; the
-    Rust-API rows check that."""
+    measure."""
     found = {}
     redis.command("DEL", "listenerAddr")
     redis.command("RPUSH", "listenerAddr", addr)
@@ -271,7 +270,8 @@ def cli_identify(code, out, err):
         "agent": info.get("agent_version"),
         "protocols": protocols,
         "listen_addrs": info.get("listen_addrs", []),
-        "signed_record": "not shown by the CLI",
+        # lp2p-node shows the record's addresses only once its signature verified.
+        "signed_record": "verified" if info.get("signed_record_addrs") else "none",
     }
     missing = [p for p in ("/ipfs/ping/1.0.0", "/ipfs/id/1.0.0", "/echo/1.0.0") if p not in protocols]
     if not info.get("agent_version"):
@@ -309,9 +309,8 @@ def run_cell(args, peer, peer_cmd, lp2p_side, direction, combo, tmp):
             code, out, log = run(dialer + combo_args(combo), DIAL_TIMEOUT_S)
             found = parse_checks(out)
         # Every listener in the matrix sends a signed peer record (go, js, py
-        # and lp2p do), so a dialer that could look must have verified one.
-        expect_record = not (direction == "lp2p-dials" and lp2p_side == "cli")
-        failures = judge(found, code, expect_record)
+        # and lp2p do), so every dialer must have verified one.
+        failures = judge(found, code, expect_record=True)
         cell = {"checks": found, "failures": failures}
         if failures:
             cell["log"] = log[-3000:] + "\n--- listener ---\n" + open(listener.log.name).read()[-2000:]

@@ -519,9 +519,13 @@ static void test_nodes(void) {
   CHECK(list_contains(lp2p_peer_info_protocols(info), "/echo/1.0.0"));
   CHECK(lp2p_peer_info_agent_version(info) && strcmp(lp2p_peer_info_agent_version(info), "c-test-server/1.0") == 0);
   CHECK(lp2p_peer_info_protocol_version(info) != NULL);
+  /* The server's signed peer record arrived with identify and verified. */
+  const lp2p_string_list *record = lp2p_peer_info_peer_record_addrs(info);
+  CHECK(record != NULL && lp2p_string_list_len(record) >= 1);
   lp2p_peer_info_free(info);
   lp2p_peer_info_free(NULL);
   CHECK(lp2p_peer_info_addrs(NULL) == NULL);
+  CHECK(lp2p_peer_info_peer_record_addrs(NULL) == NULL);
   CHECK(lp2p_peer_info_protocols(NULL) == NULL);
   CHECK(lp2p_peer_info_agent_version(NULL) == NULL);
   CHECK(lp2p_peer_info_protocol_version(NULL) == NULL);
