@@ -11,6 +11,8 @@ mod keys;
 mod node;
 mod runtime;
 mod stream;
+#[cfg(test)]
+mod tests;
 
 pub use error::Lp2pError;
 pub use keys::Keypair;
