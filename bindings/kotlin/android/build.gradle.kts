@@ -8,8 +8,10 @@ android {
     compileSdk = 35
     defaultConfig {
         minSdk = 24
+        consumerProguardFiles("consumer-rules.pro")
     }
-    sourceSets["main"].kotlin.srcDir("build/generated/uniffi")
+    // The generated Kotlin (java.srcDir takes Kotlin sources too).
+    sourceSets["main"].java.srcDir("build/generated/uniffi")
     sourceSets["main"].jniLibs.srcDir("build/jniLibs")
     compileOptions {
         sourceCompatibility = JavaVersion.VERSION_17
