@@ -41,6 +41,9 @@ pub enum Error {
     /// The node's runtime could not start.
     #[error("could not start the runtime: {0}")]
     Runtime(std::io::Error),
+    /// A rendezvous request was refused, or its answer was malformed.
+    #[error("rendezvous: {0}")]
+    Rendezvous(crate::protocols::rendezvous::RendezvousError),
     /// A bug in lp2p.
     #[error("internal error: {0}")]
     Internal(&'static str),

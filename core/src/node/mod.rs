@@ -29,6 +29,8 @@
 //! ```
 
 mod error;
+mod kad;
+mod rendezvous;
 mod stream;
 
 use std::future::Future;
@@ -58,6 +60,7 @@ pub struct NodeBuilder {
     listen: Vec<Multiaddr>,
     config: swarm::Config,
     runtime: Option<Handle>,
+    rendezvous_server: Option<crate::protocols::rendezvous::server::ServerConfig>,
 }
 
 impl NodeBuilder {
@@ -112,6 +115,13 @@ impl NodeBuilder {
         self
     }
 
+    /// Makes the node a rendezvous point (`/rendezvous/1.0.0`) with these
+    /// limits; see [`Node::serve_rendezvous`].
+    pub fn rendezvous_server(mut self, config: crate::protocols::rendezvous::server::ServerConfig) -> Self {
+        self.rendezvous_server = Some(config);
+        self
+    }
+
     /// Runs the node's tasks on this runtime instead of one of its own.
     pub fn runtime(mut self, handle: Handle) -> Self {
         self.runtime = Some(handle);
@@ -145,6 +155,9 @@ impl NodeBuilder {
             for addr in &self.listen {
                 node.inner.swarm.listen(addr)?;
             }
+        }
+        if let Some(config) = self.rendezvous_server {
+            node.serve_rendezvous(config);
         }
         Ok(node)
     }
