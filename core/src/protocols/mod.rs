@@ -2,8 +2,6 @@
 //! (Kademlia, gossipsub, relay and the rest are separate issues.)
 
 pub mod identify;
-pub mod mdns;
-pub mod kad;
 pub mod perf;
 pub mod ping;
 pub mod rendezvous;
