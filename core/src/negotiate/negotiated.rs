@@ -5,7 +5,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncBufRead, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use super::machine::{DialerOutcome, DialerSelect, ListenerSelect};
 use super::{NegotiationError, Version};
@@ -182,6 +182,35 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for Negotiated<T> {
             return Poll::Ready(Ok(()));
         }
         Pin::new(&mut this.io).poll_read(cx, buf)
+    }
+}
+
+/// Buffered reading passes through to a buffered inner stream (the Noise
+/// stream), after the bytes read past the negotiation, so that the reader
+/// (the yamux driver) takes data where it was decrypted, without a copy.
+impl<T: AsyncBufRead + AsyncWrite + Unpin> AsyncBufRead for Negotiated<T> {
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        let this = self.get_mut();
+        ready!(this.poll_complete(cx))?;
+        match &this.state {
+            State::Done { leftover, pos } if *pos < leftover.len() => Poll::Ready(Ok(&leftover[*pos..])),
+            _ => Pin::new(&mut this.io).poll_fill_buf(cx),
+        }
+    }
+
+    fn consume(self: Pin<&mut Self>, amount: usize) {
+        let this = self.get_mut();
+        if let State::Done { leftover, pos } = &mut this.state
+            && *pos < leftover.len()
+        {
+            *pos = (*pos + amount).min(leftover.len());
+            if *pos == leftover.len() {
+                *leftover = Vec::new();
+                *pos = 0;
+            }
+            return;
+        }
+        Pin::new(&mut this.io).consume(amount);
     }
 }
 

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::watch;
 
 use connection::{Connection, ReadOutcome, WriteOutcome};
@@ -147,9 +147,12 @@ fn lock(shared: &SharedRef) -> MutexGuard<'_, Shared> {
 }
 
 /// Starts a yamux session over `io` on the current tokio runtime.
+///
+/// `io` is buffered (the Noise stream is): the driver parses frames where
+/// the bytes already are. Wrap an unbuffered stream in a `tokio::io::BufReader`.
 pub fn spawn<T>(io: T, mode: Mode, config: Config) -> (Control, Incoming)
 where
-    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    T: AsyncBufRead + AsyncWrite + Unpin + Send + 'static,
 {
     let shared = Arc::new(Mutex::new(Shared {
         conn: Connection::new(mode, config, Instant::now()),
@@ -161,14 +164,7 @@ where
         closed: false,
     }));
     let (closed_tx, closed_rx) = watch::channel(false);
-    let mut driver = Driver {
-        io,
-        shared: Arc::clone(&shared),
-        wbuf: Vec::new(),
-        wpos: 0,
-        needs_flush: false,
-        rbuf: vec![0u8; MIN_READ_CHUNK],
-    };
+    let mut driver = Driver { io, shared: Arc::clone(&shared), wbuf: Vec::new(), wpos: 0, needs_flush: false };
     tokio::spawn(async move {
         let result = std::future::poll_fn(|cx| driver.poll_drive(cx)).await;
         driver.finish(result).await;
@@ -178,12 +174,6 @@ where
     (control, Incoming { shared })
 }
 
-/// How much one socket read asks for: from `MIN_READ_CHUNK`, doubling while
-/// reads fill the buffer, up to `MAX_READ_CHUNK`. An idle session keeps the
-/// small buffer; a busy one reads whole Noise frames at once.
-const MIN_READ_CHUNK: usize = 2 * 1024;
-const MAX_READ_CHUNK: usize = 64 * 1024;
-
 /// The task that owns the socket.
 struct Driver<T> {
     io: T,
@@ -192,11 +182,9 @@ struct Driver<T> {
     wbuf: Vec<u8>,
     wpos: usize,
     needs_flush: bool,
-    /// Socket reads land here.
-    rbuf: Vec<u8>,
 }
 
-impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
+impl<T: AsyncBufRead + AsyncWrite + Unpin> Driver<T> {
     /// Runs until the session ends: Ok on a clean close or EOF.
     fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), YamuxError>> {
         loop {
@@ -232,22 +220,20 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                 }
             }
 
-            // Read what the remote sent. Windows bound how much that can be.
-            let mut buf = ReadBuf::new(&mut self.rbuf);
-            match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
-                Poll::Ready(Ok(())) if buf.filled().is_empty() => return Poll::Ready(Ok(())),
-                Poll::Ready(Ok(())) => {
-                    let filled = buf.filled().len() == buf.capacity();
+            // Read what the remote sent, straight from the stream's buffer
+            // (the decrypted Noise message). Windows bound how much that can be.
+            match Pin::new(&mut self.io).poll_fill_buf(cx) {
+                Poll::Ready(Ok([])) => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(bytes)) => {
+                    let n = bytes.len();
                     let mut shared = lock(&self.shared);
-                    let result = shared.conn.handle_input(buf.filled(), Instant::now());
+                    let result = shared.conn.handle_input(bytes, Instant::now());
                     shared.wake_touched();
+                    drop(shared);
+                    Pin::new(&mut self.io).consume(n);
                     if let Err(e) = result {
                         // The GoAway queued by the machine is sent by finish().
                         return Poll::Ready(Err(e));
-                    }
-                    drop(shared);
-                    if filled && self.rbuf.len() < MAX_READ_CHUNK {
-                        self.rbuf.resize(self.rbuf.len() * 2, 0);
                     }
                     progress = true;
                 }
@@ -483,6 +469,7 @@ mod tests {
 
     fn pair() -> ((Control, Incoming), (Control, Incoming)) {
         let (a, b) = tokio::io::duplex(256 * 1024);
+        let (a, b) = (tokio::io::BufReader::new(a), tokio::io::BufReader::new(b));
         (spawn(a, Mode::Client, Config::default()), spawn(b, Mode::Server, Config::default()))
     }
 
@@ -579,7 +566,7 @@ mod tests {
     #[tokio::test]
     async fn garbage_from_the_remote_ends_the_session() {
         let (a, mut b) = tokio::io::duplex(4096);
-        let (control, mut incoming) = spawn(a, Mode::Server, Config::default());
+        let (control, mut incoming) = spawn(tokio::io::BufReader::new(a), Mode::Server, Config::default());
         b.write_all(&[9u8; 64]).await.expect("write");
         within(control.closed()).await;
         assert!(within(incoming.next()).await.is_none());

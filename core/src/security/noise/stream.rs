@@ -16,7 +16,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, ReadBuf};
 
 use super::NoiseError;
 use super::handshake::MAX_MESSAGE_LEN;
@@ -262,6 +262,23 @@ impl<T: AsyncRead + Unpin> AsyncRead for NoiseStream<T> {
         buf.put_slice(&this.recv[this.plain_pos..this.plain_pos + n]);
         this.plain_pos += n;
         Poll::Ready(Ok(()))
+    }
+}
+
+/// The decrypted message itself is the buffer: a reader that takes bytes
+/// from it (the yamux driver) saves the copy `poll_read` makes.
+impl<T: AsyncRead + Unpin> AsyncBufRead for NoiseStream<T> {
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        let this = self.get_mut();
+        if this.plain_pos == this.plain_end && !ready!(this.poll_next_message(cx))? {
+            return Poll::Ready(Ok(&[]));
+        }
+        Poll::Ready(Ok(&this.recv[this.plain_pos..this.plain_end]))
+    }
+
+    fn consume(self: Pin<&mut Self>, amount: usize) {
+        let this = self.get_mut();
+        this.plain_pos = (this.plain_pos + amount).min(this.plain_end);
     }
 }
 
