@@ -302,6 +302,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn buffered_reads_give_the_bytes_after_the_answer_then_the_stream() {
+        use tokio::io::AsyncBufReadExt;
+        let (a, b) = tokio::io::duplex(4096);
+        let (_, mut s) = dialer_select(tokio::io::BufReader::new(a), &names(&["/echo"]), Version::V1Lazy)
+            .await
+            .expect("lazy");
+        s.flush().await.expect("flush");
+        let (_, mut l) = within(listener_select(b, &names(&["/echo"]))).await.expect("listener");
+        // The answer and data arrive together: part of it is read past the negotiation.
+        l.write_all(b"first").await.expect("write");
+        l.flush().await.expect("flush");
+        let mut got = Vec::new();
+        while got.len() < 5 {
+            let chunk = within(s.fill_buf()).await.expect("fill").to_vec();
+            assert!(!chunk.is_empty(), "no eof before the data");
+            s.consume(chunk.len());
+            got.extend_from_slice(&chunk);
+        }
+        assert_eq!(got, b"first");
+        l.write_all(b"second").await.expect("write");
+        drop(l);
+        let mut rest = Vec::new();
+        within(s.read_to_end(&mut rest)).await.expect("read");
+        assert_eq!(rest, b"second");
+    }
+
+    #[tokio::test]
     async fn lazy_rejection_surfaces_on_read() {
         let (a, b) = tokio::io::duplex(4096);
         let (_, mut s) = dialer_select(a, &names(&["/nope"]), Version::V1Lazy).await.expect("lazy");
