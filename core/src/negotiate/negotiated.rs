@@ -305,9 +305,8 @@ mod tests {
     async fn buffered_reads_give_the_bytes_after_the_answer_then_the_stream() {
         use tokio::io::AsyncBufReadExt;
         let (a, b) = tokio::io::duplex(4096);
-        let (_, mut s) = dialer_select(tokio::io::BufReader::new(a), &names(&["/echo"]), Version::V1Lazy)
-            .await
-            .expect("lazy");
+        let (_, mut s) =
+            dialer_select(tokio::io::BufReader::new(a), &names(&["/echo"]), Version::V1Lazy).await.expect("lazy");
         s.flush().await.expect("flush");
         let (_, mut l) = within(listener_select(b, &names(&["/echo"]))).await.expect("listener");
         // The answer and data arrive together: part of it is read past the negotiation.
