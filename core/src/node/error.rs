@@ -44,6 +44,9 @@ pub enum Error {
     /// A rendezvous request was refused, or its answer was malformed.
     #[error("rendezvous: {0}")]
     Rendezvous(crate::protocols::rendezvous::RendezvousError),
+    /// The bootstrap list gave no address, or no peer of it was reachable.
+    #[error("bootstrap: {0}")]
+    Bootstrap(crate::protocols::bootstrap::BootstrapError),
     /// A bug in lp2p.
     #[error("internal error: {0}")]
     Internal(&'static str),

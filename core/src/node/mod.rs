@@ -28,8 +28,8 @@
 //! # Ok(()) }
 //! ```
 
+mod bootstrap;
 mod error;
-mod kad;
 mod rendezvous;
 mod stream;
 
@@ -60,6 +60,7 @@ pub struct NodeBuilder {
     listen: Vec<Multiaddr>,
     config: swarm::Config,
     runtime: Option<Handle>,
+    bootstrap: bootstrap::BootstrapConfig,
     rendezvous_server: Option<crate::protocols::rendezvous::server::ServerConfig>,
 }
 
@@ -122,6 +123,28 @@ impl NodeBuilder {
         self
     }
 
+    /// A bootstrap peer (repeatable): dialed at start and by
+    /// [`Node::bootstrap`]. `/dnsaddr/` addresses are resolved through DNS
+    /// TXT records.
+    pub fn bootstrap(mut self, addr: Multiaddr) -> Self {
+        self.bootstrap.list.push(addr);
+        self
+    }
+
+    /// Adds the standard IPFS (Amino DHT) bootstrap peers to the bootstrap
+    /// list (kubo's default list; not used unless asked for).
+    pub fn ipfs_bootstrap(mut self) -> Self {
+        self.bootstrap.list.extend(crate::protocols::bootstrap::ipfs_bootstrap());
+        self
+    }
+
+    /// The DNS server that resolves `/dnsaddr/` bootstrap addresses
+    /// (default: the system's resolver configuration).
+    pub fn dns_server(mut self, server: std::net::SocketAddr) -> Self {
+        self.bootstrap.dns_server = Some(server);
+        self
+    }
+
     /// Runs the node's tasks on this runtime instead of one of its own.
     pub fn runtime(mut self, handle: Handle) -> Self {
         self.runtime = Some(handle);
@@ -149,7 +172,7 @@ impl NodeBuilder {
             None => Keypair::generate_ed25519(),
         };
         let swarm = Swarm::new(keypair, self.config);
-        let node = Node { inner: Arc::new(Inner { swarm, handle, runtime: owned }) };
+        let node = Node { inner: Arc::new(Inner { swarm, handle, runtime: owned, bootstrap: self.bootstrap }) };
         {
             let _guard = node.inner.handle.enter();
             for addr in &self.listen {
@@ -159,6 +182,7 @@ impl NodeBuilder {
         if let Some(config) = self.rendezvous_server {
             node.serve_rendezvous(config);
         }
+        bootstrap::spawn(&node);
         Ok(node)
     }
 }
@@ -167,6 +191,7 @@ struct Inner {
     swarm: Arc<Swarm>,
     handle: Handle,
     runtime: Option<Runtime>,
+    bootstrap: bootstrap::BootstrapConfig,
 }
 
 impl Drop for Inner {
