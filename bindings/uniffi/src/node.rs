@@ -73,6 +73,8 @@ pub enum NodeEvent {
         protocols: Vec<String>,
         listen_addrs: Vec<String>,
     },
+    /// Discovery (mDNS) found a peer, or new addresses of it (now in the peer store).
+    Discovered { peer_id: String, addresses: Vec<String> },
 }
 
 impl From<lp2p::Event> for NodeEvent {
@@ -100,11 +102,28 @@ impl From<lp2p::Event> for NodeEvent {
                 protocols: info.protocols,
                 listen_addrs: info.listen_addrs.iter().map(ToString::to_string).collect(),
             },
+            lp2p::Event::Discovered { peer, addrs } => NodeEvent::Discovered {
+                peer_id: peer.to_string(),
+                addresses: addrs.iter().map(ToString::to_string).collect(),
+            },
         }
     }
 }
 
 /// What the peer store knows of a peer (mostly learned by identify).
+/// What one `/perf/1.0.0` run measured.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct PerfResult {
+    /// Bytes sent.
+    pub upload_bytes: u64,
+    /// Bytes received.
+    pub download_bytes: u64,
+    /// From the first byte sent to our write side closed.
+    pub upload_time: Duration,
+    /// From our write side closed to the last byte received.
+    pub download_time: Duration,
+}
+
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct PeerInfo {
     pub peer_id: String,
@@ -226,6 +245,19 @@ impl Node {
     pub async fn ping(&self, peer_id: String) -> Result<Duration, Lp2pError> {
         let peer = parse_peer_id(&peer_id)?;
         Ok(self.inner.ping(peer).await?)
+    }
+
+    /// Measures throughput with `peer_id` over `/perf/1.0.0`: uploads
+    /// `upload_bytes`, then downloads `download_bytes`.
+    pub async fn perf(&self, peer_id: String, upload_bytes: u64, download_bytes: u64) -> Result<PerfResult, Lp2pError> {
+        let peer = parse_peer_id(&peer_id)?;
+        let run = self.inner.perf(peer, upload_bytes, download_bytes).await?;
+        Ok(PerfResult {
+            upload_bytes: run.upload_bytes,
+            download_bytes: run.download_bytes,
+            upload_time: run.upload_time,
+            download_time: run.download_time,
+        })
     }
 
     /// What identify told us about `peer_id`; `UnknownPeer` when nothing.

@@ -1463,6 +1463,12 @@ public protocol NodeProtocol: AnyObject, Sendable {
     func peerInfo(peerId: String) throws  -> PeerInfo
     
     /**
+     * Measures throughput with `peer_id` over `/perf/1.0.0`: uploads
+     * `upload_bytes`, then downloads `download_bytes`.
+     */
+    func perf(peerId: String, uploadBytes: UInt64, downloadBytes: UInt64) async throws  -> PerfResult
+    
+    /**
      * One ping round trip to a connected (or known) peer.
      */
     func ping(peerId: String) async throws  -> TimeInterval
@@ -1684,6 +1690,26 @@ open func peerInfo(peerId: String)throws  -> PeerInfo  {
         FfiConverterString.lower(peerId),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * Measures throughput with `peer_id` over `/perf/1.0.0`: uploads
+     * `upload_bytes`, then downloads `download_bytes`.
+     */
+open func perf(peerId: String, uploadBytes: UInt64, downloadBytes: UInt64)async throws  -> PerfResult  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_lp2p_uniffi_fn_method_node_perf(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(peerId),FfiConverterUInt64.lower(uploadBytes),FfiConverterUInt64.lower(downloadBytes)
+                )
+            },
+            pollFunc: ffi_lp2p_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_lp2p_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_lp2p_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypePerfResult_lift,
+            errorHandler: FfiConverterTypeLp2pError_lift
+        )
 }
     
     /**
@@ -2174,9 +2200,6 @@ public func FfiConverterTypeNodeConfig_lower(_ value: NodeConfig) -> RustBuffer 
 }
 
 
-/**
- * What the peer store knows of a peer (mostly learned by identify).
- */
 public struct PeerInfo: Equatable, Hashable {
     public var peerId: String
     public var addrs: [String]
@@ -2250,6 +2273,96 @@ public func FfiConverterTypePeerInfo_lift(_ buf: RustBuffer) throws -> PeerInfo 
 #endif
 public func FfiConverterTypePeerInfo_lower(_ value: PeerInfo) -> RustBuffer {
     return FfiConverterTypePeerInfo.lower(value)
+}
+
+
+/**
+ * What the peer store knows of a peer (mostly learned by identify).
+ * What one `/perf/1.0.0` run measured.
+ */
+public struct PerfResult: Equatable, Hashable {
+    /**
+     * Bytes sent.
+     */
+    public var uploadBytes: UInt64
+    /**
+     * Bytes received.
+     */
+    public var downloadBytes: UInt64
+    /**
+     * From the first byte sent to our write side closed.
+     */
+    public var uploadTime: TimeInterval
+    /**
+     * From our write side closed to the last byte received.
+     */
+    public var downloadTime: TimeInterval
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Bytes sent.
+         */uploadBytes: UInt64, 
+        /**
+         * Bytes received.
+         */downloadBytes: UInt64, 
+        /**
+         * From the first byte sent to our write side closed.
+         */uploadTime: TimeInterval, 
+        /**
+         * From our write side closed to the last byte received.
+         */downloadTime: TimeInterval) {
+        self.uploadBytes = uploadBytes
+        self.downloadBytes = downloadBytes
+        self.uploadTime = uploadTime
+        self.downloadTime = downloadTime
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PerfResult: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePerfResult: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PerfResult {
+        return
+            try PerfResult(
+                uploadBytes: FfiConverterUInt64.read(from: &buf), 
+                downloadBytes: FfiConverterUInt64.read(from: &buf), 
+                uploadTime: FfiConverterDuration.read(from: &buf), 
+                downloadTime: FfiConverterDuration.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PerfResult, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.uploadBytes, into: &buf)
+        FfiConverterUInt64.write(value.downloadBytes, into: &buf)
+        FfiConverterDuration.write(value.uploadTime, into: &buf)
+        FfiConverterDuration.write(value.downloadTime, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePerfResult_lift(_ buf: RustBuffer) throws -> PerfResult {
+    return try FfiConverterTypePerfResult.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePerfResult_lower(_ value: PerfResult) -> RustBuffer {
+    return FfiConverterTypePerfResult.lower(value)
 }
 
 
@@ -2586,6 +2699,11 @@ public enum NodeEvent: Equatable, Hashable {
      */
     case identified(peerId: String, agentVersion: String, protocolVersion: String, protocols: [String], listenAddrs: [String]
     )
+    /**
+     * Discovery (mDNS) found a peer, or new addresses of it (now in the peer store).
+     */
+    case discovered(peerId: String, addresses: [String]
+    )
 
 
 
@@ -2620,6 +2738,9 @@ public struct FfiConverterTypeNodeEvent: FfiConverterRustBuffer {
         )
         
         case 5: return .identified(peerId: try FfiConverterString.read(from: &buf), agentVersion: try FfiConverterString.read(from: &buf), protocolVersion: try FfiConverterString.read(from: &buf), protocols: try FfiConverterSequenceString.read(from: &buf), listenAddrs: try FfiConverterSequenceString.read(from: &buf)
+        )
+        
+        case 6: return .discovered(peerId: try FfiConverterString.read(from: &buf), addresses: try FfiConverterSequenceString.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -2662,6 +2783,12 @@ public struct FfiConverterTypeNodeEvent: FfiConverterRustBuffer {
             FfiConverterString.write(protocolVersion, into: &buf)
             FfiConverterSequenceString.write(protocols, into: &buf)
             FfiConverterSequenceString.write(listenAddrs, into: &buf)
+            
+        
+        case let .discovered(peerId,addresses):
+            writeInt(&buf, Int32(6))
+            FfiConverterString.write(peerId, into: &buf)
+            FfiConverterSequenceString.write(addresses, into: &buf)
             
         }
     }
@@ -2994,6 +3121,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_lp2p_uniffi_checksum_method_node_peer_info() != 55548) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_lp2p_uniffi_checksum_method_node_perf() != 913) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_lp2p_uniffi_checksum_method_node_ping() != 39659) {

@@ -114,6 +114,17 @@ final class Lp2pTests: XCTestCase {
         XCTAssertLessThan(rtt, 10)
     }
 
+    func test_perf_counts_bytes_both_ways() async throws {
+        let server = try start()
+        let client = try start(listen: false)
+        let peer = try await client.dial(address: server.listenAddrs()[0])
+        let result = try await client.perf(peerId: peer, uploadBytes: 300_000, downloadBytes: 700_000)
+        XCTAssertEqual(result.uploadBytes, 300_000)
+        XCTAssertEqual(result.downloadBytes, 700_000)
+        XCTAssertGreaterThan(result.uploadTime, 0)
+        XCTAssertGreaterThan(result.downloadTime, 0)
+    }
+
     func test_echo_round_trip_through_handler() async throws {
         let server = try start()
         server.setStreamHandler(protocol: echoProtocol, handler: EchoHandler())

@@ -114,6 +114,22 @@ class Lp2pTest {
     }
 
     @Test
+    fun test_perf_counts_bytes_both_ways() {
+        runBlocking {
+            withTimeout(TEST_TIMEOUT_MS) {
+                val server = start()
+                val client = start(listen = false)
+                val peer = client.dial(server.listenAddrs()[0])
+                val result = client.perf(peer, 300_000uL, 700_000uL)
+                assertEquals(300_000uL, result.uploadBytes)
+                assertEquals(700_000uL, result.downloadBytes)
+                assertTrue(result.uploadTime > Duration.ZERO, "upload ${result.uploadTime}")
+                assertTrue(result.downloadTime > Duration.ZERO, "download ${result.downloadTime}")
+            }
+        }
+    }
+
+    @Test
     fun test_echo_round_trip_through_handler() {
         runBlocking {
             withTimeout(TEST_TIMEOUT_MS) {
