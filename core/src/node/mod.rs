@@ -30,6 +30,7 @@
 
 mod bootstrap;
 mod error;
+mod kad;
 mod rendezvous;
 mod stream;
 

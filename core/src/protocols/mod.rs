@@ -3,6 +3,7 @@
 
 pub mod bootstrap;
 pub mod identify;
+pub mod kad;
 pub mod perf;
 pub mod ping;
 pub mod rendezvous;

@@ -1,0 +1,277 @@
+//! Kademlia DHT between lp2p nodes on the memory transport: records,
+//! providers, peer routing, a network of many nodes, and misbehaving peers.
+//! Every step has a timeout so a hang fails the test.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use lp2p::protocols::kad::{self, Config, Kad, KadError, Mode};
+use lp2p::{Keypair, Multiaddr, Node, PeerId, Stream};
+use tokio::io::AsyncWriteExt;
+
+const STEP: Duration = Duration::from_secs(30);
+
+async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(STEP, fut).await {
+        Ok(v) => v,
+        Err(_) => panic!("timed out: {what}"),
+    }
+}
+
+fn server_config() -> Config {
+    Config {
+        mode: Mode::Server,
+        request_timeout: Duration::from_secs(5),
+        random_walk_interval: None,
+        ..Config::default()
+    }
+}
+
+fn memory_node() -> Node {
+    Node::builder().listen("/memory/0".parse().expect("valid")).build().expect("node starts")
+}
+
+fn addr_of(node: &Node) -> Multiaddr {
+    node.listen_addrs_with_peer_id()[0].clone()
+}
+
+fn pk_key(peer: &PeerId) -> Vec<u8> {
+    [b"/pk/".as_slice(), peer.as_bytes()].concat()
+}
+
+/// `n` DHT servers; each joins through an earlier one and looks itself up
+/// (which fills its table and puts it in its neighbours'). After the first
+/// twenty, nodes join ten at a time.
+async fn network(n: usize) -> Vec<(Node, Kad)> {
+    let mut nodes: Vec<(Node, Kad)> = Vec::with_capacity(n);
+    while nodes.len() < n {
+        let wave = if nodes.len() < 20 { 1 } else { 10.min(n - nodes.len()) };
+        let mut joining = tokio::task::JoinSet::new();
+        for j in 0..wave {
+            let node = memory_node();
+            let kad = node.kad(server_config());
+            let i = nodes.len() + j;
+            let via = if nodes.is_empty() { None } else { Some(addr_of(&nodes[(i * 7919) % nodes.len()].0)) };
+            joining.spawn(async move {
+                if let Some(via) = via {
+                    within("join", kad.add_bootstrap_peer(via)).await.expect("joins");
+                    within("self lookup", kad.get_closest_peers(node.peer_id().to_bytes())).await.expect("looks up");
+                }
+                (node, kad)
+            });
+        }
+        while let Some(joined) = joining.join_next().await {
+            nodes.push(joined.expect("join task"));
+        }
+    }
+    nodes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_providers_and_peers_across_a_small_network() {
+    let nodes = network(12).await;
+    let (writer, writer_kad) = &nodes[3];
+    let (_, reader_kad) = &nodes[9];
+
+    // A /pk/ record put by one node is got by another.
+    let key = pk_key(&writer.peer_id());
+    let stored = within("put", writer_kad.put_value(key.clone(), writer.keypair().public().encode_protobuf()))
+        .await
+        .expect("put succeeds");
+    assert!(stored >= 1);
+    let got = within("get", reader_kad.get_value(key, 2)).await.expect("get succeeds");
+    assert_eq!(got, writer.keypair().public().encode_protobuf());
+
+    // A provider announced by one node is found by another.
+    let cid = b"\x12\x20some-content-multihash-32-bytes".to_vec();
+    assert!(within("provide", writer_kad.provide(cid.clone())).await.expect("provide succeeds") >= 1);
+    let providers = within("providers", reader_kad.providers(cid, 5)).await.expect("providers succeed");
+    assert!(providers.iter().any(|p| p.peer == writer.peer_id() && !p.addrs.is_empty()), "{providers:?}");
+
+    // find_peer: a newcomer that knows one peer finds another's address
+    // through the DHT (its peer store does not have it).
+    let newcomer = memory_node();
+    let newcomer_kad = newcomer.kad(server_config());
+    within("join", newcomer_kad.add_bootstrap_peer(addr_of(&nodes[0].0))).await.expect("joins");
+    let target = &nodes[11].0;
+    assert!(newcomer.peer_info(&target.peer_id()).is_none());
+    let found = within("find_peer", newcomer_kad.find_peer_detailed(target.peer_id())).await.expect("found");
+    assert!(found.requests >= 1);
+    assert!(found.addrs.contains(&target.listen_addrs()[0]), "{:?}", found.addrs);
+
+    // A missing record is NotFound, not a made-up value.
+    let missing = pk_key(&PeerId::random());
+    assert!(matches!(within("get missing", reader_kad.get_value(missing, 1)).await, Err(KadError::NotFound)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_records_are_refused_locally_and_remotely() {
+    let nodes = network(4).await;
+    let (node, kad) = &nodes[1];
+    let other = Keypair::generate_ed25519();
+    // Someone else's key under our /pk/ name.
+    let bad = within("put bad", kad.put_value(pk_key(&node.peer_id()), other.public().encode_protobuf())).await;
+    assert!(matches!(bad, Err(KadError::InvalidRecord(_))), "{bad:?}");
+    // A namespace without a validator.
+    let unknown = within("put unknown", kad.put_value(b"/nope/x".to_vec(), b"v".to_vec())).await;
+    assert!(matches!(unknown, Err(KadError::InvalidRecord(_))), "{unknown:?}");
+
+    // A raw PUT_VALUE of an invalid record is refused by the server: the
+    // stream is reset and nothing is stored.
+    let (target, target_kad) = &nodes[2];
+    let key = pk_key(&node.peer_id());
+    let request = kad::protocol::encode_request(&kad::protocol::Request::PutValue {
+        record: kad::protocol::Record { key: key.clone(), value: other.public().encode_protobuf() },
+    });
+    let mut stream = within("open", node.new_stream(target.peer_id(), kad::PROTOCOL)).await.expect("stream opens");
+    within("write", kad::protocol::write_message(&mut stream, &request)).await.expect("written");
+    let answer = within("read", kad::protocol::read_message(&mut stream)).await;
+    assert!(answer.is_err(), "an invalid record was acknowledged");
+    assert_eq!(target_kad.local_record(&key), None);
+    assert!(target_kad.stats().inbound_rejected >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_and_oversized_messages_are_rejected_and_the_server_keeps_serving() {
+    let nodes = network(3).await;
+    let (client, _) = &nodes[0];
+    let (server, server_kad) = &nodes[1];
+    let cases: Vec<Vec<u8>> = vec![
+        vec![0x05, 0xff, 0xff, 0xff, 0xff, 0xff], // frame of junk protobuf
+        vec![0xff, 0xff, 0xff, 0xff, 0x0f],       // announces a 4 GiB frame
+        vec![0x03, 0x08, 0x2a, 0x00],             // unknown message type 42
+        vec![0x80, 0x80],                         // truncated length, then EOF
+    ];
+    for bytes in cases {
+        let mut stream = within("open", client.new_stream(server.peer_id(), kad::PROTOCOL)).await.expect("opens");
+        within("write", stream.write_all(&bytes)).await.expect("written");
+        let _ = stream.shutdown().await;
+        assert!(within("read", kad::protocol::read_message(&mut stream)).await.is_err());
+    }
+    assert!(server_kad.stats().inbound_rejected >= 3, "{:?}", server_kad.stats());
+    // Still answering well-formed requests.
+    let mut stream = within("open", client.new_stream(server.peer_id(), kad::PROTOCOL)).await.expect("opens");
+    let request = kad::protocol::Request::FindNode { key: PeerId::random().to_bytes() };
+    within("write", kad::protocol::write_message(&mut stream, &kad::protocol::encode_request(&request)))
+        .await
+        .expect("written");
+    let bytes = within("read", kad::protocol::read_message(&mut stream)).await.expect("answered");
+    let response = kad::protocol::decode_response(request.message_type(), request.key(), &bytes).expect("decodes");
+    assert!(!response.closer.is_empty());
+}
+
+/// A DHT server that answers every request with thousands of peers that do
+/// not exist.
+fn liar(node: &Node) {
+    node.set_stream_handler(kad::PROTOCOL, |mut stream: Stream| async move {
+        while let Ok(bytes) = kad::protocol::read_message(&mut stream).await {
+            let Ok(request) = kad::protocol::decode_request(&bytes) else { return };
+            let fake: Vec<kad::protocol::KadPeer> = (0..3000)
+                .map(|i| kad::protocol::KadPeer {
+                    peer: PeerId::random(),
+                    addrs: vec![format!("/memory/{}", 1_000_000_000 + i).parse().expect("valid")],
+                })
+                .collect();
+            let response = kad::protocol::Response { closer: fake, ..Default::default() };
+            // Larger than the reader's limit: it must cut the message off, not buffer it.
+            let bytes = kad::protocol::encode_response(request.message_type(), request.key(), &response);
+            if kad::protocol::write_message(&mut stream, &bytes[..bytes.len().min(100_000)]).await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookups_complete_with_the_honest_peers_despite_liars() {
+    let mut nodes = network(10).await;
+    // Three liars join and are put in everyone's table.
+    for _ in 0..3 {
+        let node = memory_node();
+        liar(&node);
+        for (_, kad) in &nodes {
+            within("add liar", kad.add_bootstrap_peer(addr_of(&node))).await.expect("liar added");
+        }
+        let kad = node.kad(Config { mode: Mode::Client, ..server_config() });
+        nodes.push((node, kad));
+    }
+    let (seeker, seeker_kad) = &nodes[2];
+    let (target, _) = &nodes[8];
+    let started = Instant::now();
+    let found = within("find", seeker_kad.find_peer_detailed(target.peer_id())).await;
+    let found = found.expect("found despite liars");
+    assert!(found.addrs.contains(&target.listen_addrs()[0]));
+    assert!(found.requests <= Config::default().max_requests);
+    let key = pk_key(&seeker.peer_id());
+    within("put", seeker_kad.put_value(key.clone(), seeker.keypair().public().encode_protobuf()))
+        .await
+        .expect("put succeeds with honest peers");
+    assert_eq!(
+        within("get", nodes[5].1.get_value(key, 1)).await.expect("got"),
+        seeker.keypair().public().encode_protobuf()
+    );
+    assert!(started.elapsed() < STEP);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_mode_does_not_serve_and_bare_ids_are_dialed_through_the_dht() {
+    let nodes = network(6).await;
+    let client = memory_node();
+    let client_kad = client.kad(Config { mode: Mode::Client, ..server_config() });
+    assert!(!client.protocols().iter().any(|p| p == kad::PROTOCOL));
+    within("join", client_kad.add_bootstrap_peer(addr_of(&nodes[0].0))).await.expect("joins");
+    within("bootstrap", client_kad.bootstrap()).await.expect("bootstraps");
+    // Servers do not put a client in their tables.
+    for (_, kad) in &nodes {
+        assert!(!kad.routing_table().contains(&client.peer_id()));
+    }
+    // Dial by peer ID only: not in the peer store, found through the DHT.
+    let fresh = memory_node();
+    let fresh_kad = fresh.kad(Config { mode: Mode::Client, ..server_config() });
+    within("join", fresh_kad.add_bootstrap_peer(addr_of(&nodes[0].0))).await.expect("joins");
+    let target = &nodes[5].0;
+    assert!(fresh.peer_info(&target.peer_id()).is_none());
+    within("dial", fresh_kad.dial_peer(target.peer_id())).await.expect("dialed through the DHT");
+    assert!(fresh.is_connected(&target.peer_id()));
+    // A configurable protocol ID: a LAN DHT does not talk to the public one.
+    let lan = memory_node();
+    let lan_kad = lan.kad(Config { protocol: "/ipfs/lan/kad/1.0.0".into(), ..server_config() });
+    let refused = within("join other dht", lan_kad.add_bootstrap_peer(addr_of(&nodes[1].0))).await;
+    assert!(matches!(refused, Err(KadError::NotADhtPeer(_))), "{refused:?}");
+}
+
+/// The scale test: `LP2P_KAD_NODES` nodes (default 1000) on the memory
+/// transport; lookups from random nodes for random others all succeed, and
+/// the median hop count stays within log2(N).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_network_of_many_nodes_finds_every_peer() {
+    let n: usize = std::env::var("LP2P_KAD_NODES").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
+    let started = Instant::now();
+    let nodes = network(n).await;
+    let built = started.elapsed();
+    let mut hops = Vec::new();
+    let mut requests = Vec::new();
+    for i in 0..50 {
+        let (_, seeker) = &nodes[(i * 37 + 11) % n];
+        let (target, _) = &nodes[(i * 101 + 503) % n];
+        if seeker.routing_table().is_empty() {
+            panic!("node {i} has an empty table");
+        }
+        let closest = within("lookup", seeker.get_closest_peers(target.peer_id().to_bytes())).await.expect("lookup");
+        if target.peer_id() != nodes[(i * 37 + 11) % n].0.peer_id() {
+            assert_eq!(closest.peers.first().map(|p| p.peer), Some(target.peer_id()), "lookup {i} missed its target");
+        }
+        hops.push(closest.hops);
+        requests.push(closest.requests);
+    }
+    hops.sort();
+    requests.sort();
+    let median = hops[hops.len() / 2];
+    let log2 = (n as f64).log2().ceil() as u32;
+    println!(
+        "kad scale: {n} nodes built in {built:?}; 50 lookups: median hops {median} (log2 N = {log2}), median requests {}, total {:?}",
+        requests[requests.len() / 2],
+        started.elapsed()
+    );
+    assert!(median <= log2, "median hops {median} above log2({n})");
+}
