@@ -260,6 +260,13 @@ typedef struct lp2p_node lp2p_node;
 typedef struct lp2p_peer_info lp2p_peer_info;
 
 /**
+ * What `lp2p_node_rendezvous_discover` found: registrations whose signed
+ * peer records verified, and a cookie for the next query. Free with
+ * `lp2p_rendezvous_result_free`.
+ */
+typedef struct lp2p_rendezvous_result lp2p_rendezvous_result;
+
+/**
  * A stream to a peer, for one protocol. Made by `lp2p_node_new_stream` or
  * handed to a stream handler; the owner frees it with `lp2p_stream_free`.
  *
@@ -941,6 +948,123 @@ const struct lp2p_string_list *lp2p_peer_info_peer_record_addrs(const struct lp2
  * - `info`: owned by the caller until this call, then freed.
  */
 void lp2p_peer_info_free(struct lp2p_peer_info *info);
+
+/**
+ * Makes `node` a rendezvous point with the spec's recommended limits (TTL
+ * 2 h to 72 h, namespaces up to 255 bytes, 1,000 registrations per peer,
+ * 10,000 in total, 1,000 per answer).
+ *
+ * - `node`: borrowed.
+ */
+enum lp2p_status lp2p_node_serve_rendezvous(const struct lp2p_node *node);
+
+/**
+ * Registers `node` under `ns` at the rendezvous point `point` (connected or
+ * with a known address), with the node's signed peer record. Blocking.
+ *
+ * - `node`: borrowed.
+ * - `point`: borrowed peer ID string.
+ * - `ns`: borrowed NUL-terminated namespace of 1 to 255 bytes.
+ * - `ttl_secs`: the registration's lifetime; 0 for the point's default (2 h).
+ * - `out_ttl_secs`: borrowed, may be NULL; written on success with the TTL
+ *   the point granted.
+ *
+ * Fails with `LP2P_STATUS_PROTOCOL_ERROR` when the point refuses (the last
+ * error message names its status, e.g. `E_INVALID_TTL`),
+ * `LP2P_STATUS_PROTOCOL_NOT_SUPPORTED` when the peer is no rendezvous point.
+ */
+enum lp2p_status lp2p_node_rendezvous_register(const struct lp2p_node *node,
+                                               const char *point,
+                                               const char *ns,
+                                               uint64_t ttl_secs,
+                                               uint64_t *out_ttl_secs);
+
+/**
+ * Removes `node`'s registration under `ns` at `point`. The protocol has no
+ * answer: success means the request was sent. Blocking.
+ *
+ * - `node`: borrowed.
+ * - `point`: borrowed peer ID string.
+ * - `ns`: borrowed NUL-terminated namespace.
+ */
+enum lp2p_status lp2p_node_rendezvous_unregister(const struct lp2p_node *node,
+                                                 const char *point,
+                                                 const char *ns);
+
+/**
+ * Asks `point` who is registered under `ns` (NULL: every namespace), at
+ * most `limit` (0: the point's maximum, 1,000). The addresses found go to
+ * the peer store, so the peers can be reached by peer ID. Blocking.
+ *
+ * - `node`: borrowed.
+ * - `point`: borrowed peer ID string.
+ * - `ns`: borrowed NUL-terminated namespace, or NULL.
+ * - `cookie`, `cookie_len`: borrowed, may be NULL/0: the cookie of a previous
+ *   result for the same `ns`, to get only newer registrations.
+ * - `out`: borrowed, written on success with a result owned by the caller
+ *   (free with `lp2p_rendezvous_result_free`).
+ */
+enum lp2p_status lp2p_node_rendezvous_discover(const struct lp2p_node *node,
+                                               const char *point,
+                                               const char *ns,
+                                               uint64_t limit,
+                                               const uint8_t *cookie,
+                                               size_t cookie_len,
+                                               struct lp2p_rendezvous_result **out);
+
+/**
+ * The number of registrations in `result`; 0 when NULL.
+ *
+ * - `result`: borrowed.
+ */
+size_t lp2p_rendezvous_result_len(const struct lp2p_rendezvous_result *result);
+
+/**
+ * The peer ID of registration `index`, or NULL when out of range. Borrowed
+ * from `result`: valid until it is freed.
+ */
+const char *lp2p_rendezvous_result_peer_id(const struct lp2p_rendezvous_result *result,
+                                           size_t index);
+
+/**
+ * The namespace of registration `index`, or NULL when out of range.
+ * Borrowed from `result`: valid until it is freed.
+ */
+const char *lp2p_rendezvous_result_namespace(const struct lp2p_rendezvous_result *result,
+                                             size_t index);
+
+/**
+ * The addresses (from the verified signed peer record) of registration
+ * `index`, or NULL when out of range. Borrowed from `result`: valid until it
+ * is freed; do not free it.
+ */
+const struct lp2p_string_list *lp2p_rendezvous_result_addrs(const struct lp2p_rendezvous_result *result,
+                                                            size_t index);
+
+/**
+ * The remaining TTL in seconds of registration `index`; 0 when out of range.
+ */
+uint64_t lp2p_rendezvous_result_ttl_secs(const struct lp2p_rendezvous_result *result, size_t index);
+
+/**
+ * Copies the result's cookie (for the next discovery of the same namespace).
+ *
+ * - `result`: borrowed.
+ * - `out`, `out_len`: borrowed, written on success with bytes owned by the
+ *   caller (free with `lp2p_bytes_free(bytes, len)`); NULL and 0 when the
+ *   point sent no cookie.
+ */
+enum lp2p_status lp2p_rendezvous_result_cookie(const struct lp2p_rendezvous_result *result,
+                                               uint8_t **out,
+                                               size_t *out_len);
+
+/**
+ * Frees a discovery result. NULL does nothing.
+ *
+ * - `result`: owned by the caller until this call, then freed; strings and
+ *   lists borrowed from it become invalid.
+ */
+void lp2p_rendezvous_result_free(struct lp2p_rendezvous_result *result);
 
 /**
  * The remote peer's ID (base58). Borrowed from `stream`: valid until

@@ -162,6 +162,8 @@ impl From<Error> for FfiError {
             Error::Protocol(_) => lp2p_status::ProtocolError,
             Error::Io(io) => io_status(io),
             Error::Shutdown => lp2p_status::Shutdown,
+            Error::Rendezvous(_) => lp2p_status::ProtocolError,
+            Error::Bootstrap(_) => lp2p_status::NoRoute,
             _ => lp2p_status::Internal,
         };
         FfiError::new(status, e.to_string())

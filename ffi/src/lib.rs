@@ -23,6 +23,7 @@ mod error;
 mod keys;
 mod log;
 mod node;
+mod rendezvous;
 mod stream;
 
 use std::ffi::c_char;
@@ -36,6 +37,7 @@ pub use error::{lp2p_last_error_message, lp2p_status, lp2p_status_name};
 pub use keys::*;
 pub use log::*;
 pub use node::*;
+pub use rendezvous::*;
 pub use stream::*;
 
 /// The major version of the lp2p library this header belongs to.

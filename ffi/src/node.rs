@@ -52,7 +52,7 @@ struct EventCallback {
 }
 
 impl lp2p_node {
-    fn node(&self) -> FfiResult<&Node> {
+    pub(crate) fn node(&self) -> FfiResult<&Node> {
         match &self.node {
             Some(node) if !self.registry.closed.load(Ordering::Acquire) => Ok(node),
             _ => Err(FfiError::new(lp2p_status::Shutdown, "the node is shut down")),
@@ -64,7 +64,7 @@ impl lp2p_node {
     }
 
     /// Runs `fut` to completion on the calling thread (see [`refuse_engine_thread`]).
-    fn block_on<F: Future>(&self, fut: F) -> FfiResult<F::Output> {
+    pub(crate) fn block_on<F: Future>(&self, fut: F) -> FfiResult<F::Output> {
         refuse_engine_thread()?;
         Ok(self.runtime()?.block_on(fut))
     }
