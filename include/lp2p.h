@@ -449,6 +449,37 @@ const char *lp2p_string_list_get(const struct lp2p_string_list *list, size_t ind
 void lp2p_string_list_free(struct lp2p_string_list *list);
 
 /**
+ * Adds a bootstrap peer (repeatable): dialed in the background when the
+ * node starts, and by `lp2p_node_bootstrap`. `/dnsaddr/` addresses are
+ * resolved through DNS TXT records (the system resolver).
+ *
+ * - `config`: borrowed, modified.
+ * - `addr`: borrowed NUL-terminated multiaddr, usually ending in `/p2p/<id>`.
+ */
+enum lp2p_status lp2p_config_add_bootstrap_addr(struct lp2p_config *config, const char *addr);
+
+/**
+ * Adds the standard IPFS (Amino DHT) bootstrap peers (kubo's default list)
+ * to the bootstrap list. Never used unless asked for with this call.
+ *
+ * - `config`: borrowed, modified.
+ */
+enum lp2p_status lp2p_config_add_ipfs_bootstrap(struct lp2p_config *config);
+
+/**
+ * Dials the node's bootstrap list again (resolving `/dnsaddr/` entries).
+ * Blocking.
+ *
+ * - `node`: borrowed.
+ * - `out`: borrowed, may be NULL; written on success with the peers now
+ *   connected, a list owned by the caller (free with `lp2p_string_list_free`).
+ *
+ * Fails with `LP2P_STATUS_NO_ROUTE` when the list is empty, does not
+ * resolve, or no peer of it is reachable.
+ */
+enum lp2p_status lp2p_node_bootstrap(const struct lp2p_node *node, struct lp2p_string_list **out);
+
+/**
  * Creates a config with the defaults: a fresh Ed25519 identity at start, no
  * listen address, the engine's default timeouts and limits.
  *

@@ -16,6 +16,8 @@ pub struct lp2p_config {
     pub(crate) keypair: Option<Keypair>,
     pub(crate) listen: Vec<Multiaddr>,
     pub(crate) swarm: Config,
+    /// The bootstrap list (see `lp2p_config_add_bootstrap_addr`).
+    pub(crate) bootstrap: Vec<Multiaddr>,
 }
 
 /// Creates a config with the defaults: a fresh Ed25519 identity at start, no
@@ -27,7 +29,7 @@ pub struct lp2p_config {
 pub unsafe extern "C" fn lp2p_config_new(out: *mut *mut lp2p_config) -> lp2p_status {
     ffi_boundary!({
         check_out(out, "out")?;
-        let config = lp2p_config { keypair: None, listen: Vec::new(), swarm: Config::default() };
+        let config = lp2p_config { keypair: None, listen: Vec::new(), swarm: Config::default(), bootstrap: Vec::new() };
         // SAFETY: checked above.
         unsafe { write_out(out, Box::into_raw(Box::new(config))) };
         Ok(())

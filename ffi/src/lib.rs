@@ -18,6 +18,7 @@
 #![allow(clippy::missing_safety_doc)]
 
 mod args;
+mod bootstrap;
 mod config;
 mod error;
 mod keys;
@@ -32,6 +33,7 @@ pub use args::{
     lp2p_bytes_free, lp2p_string_free, lp2p_string_list, lp2p_string_list_free, lp2p_string_list_get,
     lp2p_string_list_len,
 };
+pub use bootstrap::*;
 pub use config::*;
 pub use error::{lp2p_last_error_message, lp2p_status, lp2p_status_name};
 pub use keys::*;

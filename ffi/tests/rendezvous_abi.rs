@@ -1,6 +1,7 @@
-//! Rendezvous through the C ABI, driven from Rust the way a C program uses
-//! it: a point and two clients on loopback; register, discover (with a
-//! cookie), unregister, and a typed refusal.
+//! Rendezvous and the bootstrap list through the C ABI, driven from Rust the
+//! way a C program uses it: a point and two clients on loopback; register,
+//! discover (with a cookie), unregister, a typed refusal; a node that
+//! bootstraps from its configured list.
 
 use std::ffi::{CStr, CString, c_char};
 use std::ptr;
@@ -125,5 +126,29 @@ fn register_discover_and_unregister_through_the_c_abi() {
         for node in [point, a, c] {
             lp2p_node_free(node);
         }
+    }
+}
+
+#[test]
+fn bootstrap_through_the_c_abi() {
+    let a = start();
+    let mut config = ptr::null_mut();
+    let mut b = ptr::null_mut();
+    // SAFETY: every pointer below is live until freed at the end.
+    unsafe {
+        ok(lp2p_config_new(&mut config), "config");
+        assert_eq!(lp2p_config_add_bootstrap_addr(config, c"not an address".as_ptr()), lp2p_status::InvalidMultiaddr);
+        ok(lp2p_config_add_bootstrap_addr(config, dial_addr(a).as_ptr()), "bootstrap addr");
+        ok(lp2p_node_start(config, &mut b), "start");
+        lp2p_config_free(config);
+        let mut peers = ptr::null_mut();
+        ok(lp2p_node_bootstrap(b, &mut peers), "bootstrap");
+        assert_eq!(lp2p_string_list_len(peers), 1);
+        assert_eq!(text(lp2p_string_list_get(peers, 0)), peer_id(a).to_str().expect("utf8"));
+        lp2p_string_list_free(peers);
+        // A node with no bootstrap list.
+        assert_eq!(lp2p_node_bootstrap(a, ptr::null_mut()), lp2p_status::NoRoute);
+        lp2p_node_free(b);
+        lp2p_node_free(a);
     }
 }
