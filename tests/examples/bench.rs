@@ -11,6 +11,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::RustPeer;
@@ -210,36 +211,52 @@ async fn dials_rust(target: &str, n: usize) -> Dials {
 
 // ---- concurrent dialers ----
 
-/// Completed dials (dial, then disconnect) per second, with `DIALERS` clients
-/// dialing in a loop for `window`; and the CPU milliseconds per dial (both
-/// ends, since both run in this process).
-async fn dial_rate_lp2p(target: &str, window: Duration) -> (f64, f64) {
-    let addr: lp2p::Multiaddr = target.parse().expect("addr");
-    let clients: Vec<Node> = (0..DIALERS).map(|_| Node::builder().build().expect("node")).collect();
+/// Completed dials (dial, then disconnect) per second with `DIALERS` clients
+/// each dialing in a loop for `window`, and the CPU milliseconds per dial
+/// (both ends, since both run in this process).
+async fn dial_rate<C, F, Fut>(clients: &[Arc<C>], window: Duration, dial_once: F) -> (f64, f64)
+where
+    C: Send + Sync + 'static,
+    F: Fn(Arc<C>) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
     let started = Instant::now();
     let cpu = cpu_time();
     let deadline = started + window;
     let tasks: Vec<_> = clients
         .iter()
         .map(|client| {
-            let client = client.clone();
-            let addr = addr.clone();
+            let (client, dial_once) = (Arc::clone(client), dial_once.clone());
             tokio::spawn(async move {
                 let mut done = 0u64;
                 while Instant::now() < deadline {
-                    let peer = client.dial(addr.clone()).await.expect("dial");
-                    client.disconnect(peer).await;
+                    dial_once(Arc::clone(&client)).await;
                     done += 1;
                 }
                 done
             })
         })
         .collect();
-    let mut total = 0;
+    let mut total = 0u64;
     for task in tasks {
         total += task.await.expect("dialer");
     }
-    let measured = rate_and_cpu(total, started, cpu);
+    let rate = total as f64 / started.elapsed().as_secs_f64();
+    let cpu_ms = (cpu_time() - cpu).as_secs_f64() * 1e3 / total.max(1) as f64;
+    (rate, cpu_ms)
+}
+
+async fn dial_rate_lp2p(target: &str, window: Duration) -> (f64, f64) {
+    let addr: lp2p::Multiaddr = target.parse().expect("addr");
+    let clients: Vec<Arc<Node>> = (0..DIALERS).map(|_| Arc::new(Node::builder().build().expect("node"))).collect();
+    let measured = dial_rate(&clients, window, move |client: Arc<Node>| {
+        let addr = addr.clone();
+        async move {
+            let peer = client.dial(addr).await.expect("dial");
+            client.disconnect(peer).await;
+        }
+    })
+    .await;
     for client in clients {
         client.shutdown().await;
     }
@@ -250,37 +267,17 @@ async fn dial_rate_rust(target: &str, window: Duration) -> (f64, f64) {
     let remote = rust_peer_of(target);
     let mut clients = Vec::new();
     for _ in 0..DIALERS {
-        clients.push(RustPeer::start().await);
+        clients.push(Arc::new(RustPeer::start().await));
     }
-    let started = Instant::now();
-    let cpu = cpu_time();
-    let deadline = started + window;
-    let tasks: Vec<_> = clients
-        .into_iter()
-        .map(|client| {
-            let target = target.to_string();
-            tokio::spawn(async move {
-                let mut done = 0u64;
-                while Instant::now() < deadline {
-                    client.dial(&target).await.expect("dial");
-                    client.disconnect(remote).await;
-                    done += 1;
-                }
-                done
-            })
-        })
-        .collect();
-    let mut total = 0;
-    for task in tasks {
-        total += task.await.expect("dialer");
-    }
-    rate_and_cpu(total, started, cpu)
-}
-
-fn rate_and_cpu(dials: u64, started: Instant, cpu: Duration) -> (f64, f64) {
-    let rate = dials as f64 / started.elapsed().as_secs_f64();
-    let cpu_ms = (cpu_time() - cpu).as_secs_f64() * 1e3 / dials.max(1) as f64;
-    (rate, cpu_ms)
+    let target = target.to_string();
+    dial_rate(&clients, window, move |client: Arc<RustPeer>| {
+        let target = target.clone();
+        async move {
+            client.dial(&target).await.expect("dial");
+            client.disconnect(remote).await;
+        }
+    })
+    .await
 }
 
 fn rust_peer_of(addr: &str) -> libp2p::PeerId {
