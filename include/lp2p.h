@@ -229,6 +229,11 @@ typedef enum lp2p_event_kind {
    * for us (NULL if it sent none).
    */
   LP2P_EVENT_KIND_IDENTIFIED = 5,
+  /**
+   * Discovery (mDNS) found `peer_id`, or new addresses of it, in
+   * `listen_addrs`; they are in the peer store, so it can be dialed by ID.
+   */
+  LP2P_EVENT_KIND_DISCOVERED = 6,
 } lp2p_event_kind;
 
 /**

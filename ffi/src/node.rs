@@ -102,6 +102,9 @@ pub enum lp2p_event_kind {
     /// `protocols`, `listen_addrs`, and in `address` the address it observed
     /// for us (NULL if it sent none).
     Identified = 5,
+    /// Discovery (mDNS) found `peer_id`, or new addresses of it, in
+    /// `listen_addrs`; they are in the peer store, so it can be dialed by ID.
+    Discovered = 6,
 }
 
 /// One event. Everything it points to is borrowed: valid only during the
@@ -203,6 +206,13 @@ fn deliver_event(gate: &EventGate, event: Event) {
                 addr = to_cstring(&observed.to_string());
                 c.address = addr.as_ptr();
             }
+        }
+        Event::Discovered { peer: p, addrs } => {
+            peer = to_cstring(&p.to_string());
+            listen = lp2p_string_list::new(addrs.iter().map(|a| a.to_string()));
+            c.kind = lp2p_event_kind::Discovered;
+            c.peer_id = peer.as_ptr();
+            c.listen_addrs = &listen;
         }
     }
     // SAFETY: C callback with its own userdata; `c` and its strings live until it returns.

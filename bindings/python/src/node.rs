@@ -319,6 +319,11 @@ fn event_dict(py: Python<'_>, event: lp2p::Event) -> PyResult<Py<PyAny>> {
             dict.set_item("observed_addr", info.observed_addr.map(|a| a.to_string()))?;
             dict.set_item("protocols", info.protocols)?;
         }
+        lp2p::Event::Discovered { peer, addrs } => {
+            dict.set_item("type", "discovered")?;
+            dict.set_item("peer", peer.to_string())?;
+            dict.set_item("addrs", strings(&addrs))?;
+        }
     }
     dict.into_py_any(py)
 }

@@ -31,6 +31,7 @@
 mod bootstrap;
 mod error;
 mod kad;
+mod mdns;
 mod rendezvous;
 mod stream;
 
@@ -62,6 +63,7 @@ pub struct NodeBuilder {
     config: swarm::Config,
     runtime: Option<Handle>,
     bootstrap: bootstrap::BootstrapConfig,
+    mdns: Option<crate::protocols::mdns::Config>,
     rendezvous_server: Option<crate::protocols::rendezvous::server::ServerConfig>,
 }
 
@@ -146,6 +148,20 @@ impl NodeBuilder {
         self
     }
 
+    /// Discovers peers on the local network with mDNS (off by default): found
+    /// peers go to the peer store and out as [`Event::Discovered`]. Runs on
+    /// the IPv4 interfaces the node listens on.
+    pub fn mdns(mut self, enabled: bool) -> Self {
+        self.mdns = enabled.then(Default::default);
+        self
+    }
+
+    /// mDNS with these intervals, TTL and limits.
+    pub fn mdns_config(mut self, config: crate::protocols::mdns::Config) -> Self {
+        self.mdns = Some(config);
+        self
+    }
+
     /// Runs the node's tasks on this runtime instead of one of its own.
     pub fn runtime(mut self, handle: Handle) -> Self {
         self.runtime = Some(handle);
@@ -179,6 +195,9 @@ impl NodeBuilder {
             for addr in &self.listen {
                 node.inner.swarm.listen(addr)?;
             }
+        }
+        if let Some(config) = self.mdns {
+            node.start_mdns(config)?;
         }
         if let Some(config) = self.rendezvous_server {
             node.serve_rendezvous(config);

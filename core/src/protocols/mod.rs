@@ -4,6 +4,7 @@
 pub mod bootstrap;
 pub mod identify;
 pub mod kad;
+pub mod mdns;
 pub mod perf;
 pub mod ping;
 pub mod rendezvous;

@@ -137,6 +137,14 @@ pub enum Event {
         /// What it said, verified.
         info: Box<identify::Info>,
     },
+    /// Discovery (mDNS) found a peer, or new addresses of it; they are in
+    /// the peer store, so the peer can be dialed by its ID.
+    Discovered {
+        /// The peer.
+        peer: PeerId,
+        /// The addresses found, without `/p2p/`.
+        addrs: Vec<Multiaddr>,
+    },
 }
 
 /// A live connection.
@@ -236,7 +244,19 @@ impl Swarm {
         self.events.subscribe()
     }
 
-    fn emit(&self, event: Event) {
+    /// Runs a node service (such as mDNS) on the swarm's tasks until the swarm
+    /// shuts down. Call inside the node's runtime.
+    pub(crate) fn spawn_service(&self, service: impl std::future::Future<Output = ()> + Send + 'static) {
+        let stop = self.shutdown.clone();
+        self.tasks.spawn(async move {
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = service => {}
+            }
+        });
+    }
+
+    pub(crate) fn emit(&self, event: Event) {
         // No subscriber is fine: events are informational.
         let _ = self.events.send(event);
     }
