@@ -244,6 +244,12 @@ typedef enum lp2p_event_kind {
 typedef struct lp2p_config lp2p_config;
 
 /**
+ * A running Kademlia DHT on a node (opaque). Made by `lp2p_kad_start`,
+ * freed by `lp2p_kad_free`.
+ */
+typedef struct lp2p_kad lp2p_kad;
+
+/**
  * A key pair (the node's identity). Create it with
  * `lp2p_keypair_generate_ed25519`, `lp2p_keypair_from_ed25519_seed` or
  * `lp2p_keypair_from_bytes`; free it with `lp2p_keypair_free`. Immutable:
@@ -591,6 +597,97 @@ enum lp2p_status lp2p_last_error_message(char *buf, size_t len, size_t *out_len)
  * `"LP2P_STATUS_UNKNOWN"`. Takes an `int` so that any value is safe to pass.
  */
 const char *lp2p_status_name(int status);
+
+/**
+ * Starts the Kademlia DHT (`/ipfs/kad/1.0.0`) on `node`.
+ *
+ * - `node`: borrowed; must outlive the DHT (free the DHT first).
+ * - `server`: true to serve the protocol (other peers add us to their
+ *   routing tables); false for client mode (queries only).
+ * - `protocol`: borrowed protocol ID, or NULL for `/ipfs/kad/1.0.0`.
+ * - `out`: borrowed, written on success with a DHT owned by the caller
+ *   (free with `lp2p_kad_free`).
+ */
+enum lp2p_status lp2p_kad_start(const struct lp2p_node *node,
+                                bool server,
+                                const char *protocol,
+                                struct lp2p_kad **out);
+
+/**
+ * Stops the DHT and frees it. NULL does nothing.
+ */
+void lp2p_kad_free(struct lp2p_kad *kad);
+
+/**
+ * Connects to a DHT peer at `addr` (with `/p2p/<id>`) and adds it to the
+ * routing table. Blocking. Fails with `LP2P_STATUS_PROTOCOL_NOT_SUPPORTED`
+ * when the peer does not serve the DHT protocol.
+ */
+enum lp2p_status lp2p_kad_add_bootstrap_peer(const struct lp2p_kad *kad, const char *addr);
+
+/**
+ * Fills the routing table (a lookup of our own ID and of a random key).
+ * Blocking. `out_table_size` (may be NULL) gets the table's size.
+ */
+enum lp2p_status lp2p_kad_bootstrap(const struct lp2p_kad *kad, size_t *out_table_size);
+
+/**
+ * Validates a record, stores it locally and on the closest peers. Blocking.
+ * `out_stored` (may be NULL) gets how many peers stored it. Fails with
+ * `LP2P_STATUS_INVALID_ARGUMENT` when the record fails validation (keys
+ * `/pk/<peer id>` and `/ipns/<peer id>` are checked; other namespaces are
+ * refused), `LP2P_STATUS_NO_ROUTE` when no peer stored it.
+ */
+enum lp2p_status lp2p_kad_put_value(const struct lp2p_kad *kad,
+                                    const uint8_t *key,
+                                    size_t key_len,
+                                    const uint8_t *value,
+                                    size_t value_len,
+                                    size_t *out_stored);
+
+/**
+ * Gets the best valid record under `key` once `quorum` peers returned one
+ * (or the lookup ended). Blocking. On success `*out_found` says whether a
+ * record was found; if so `*out_value`/`*out_len` hold it (free with
+ * `lp2p_bytes_free`), else they are set to NULL/0.
+ */
+enum lp2p_status lp2p_kad_get_value(const struct lp2p_kad *kad,
+                                    const uint8_t *key,
+                                    size_t key_len,
+                                    size_t quorum,
+                                    bool *out_found,
+                                    uint8_t **out_value,
+                                    size_t *out_len);
+
+/**
+ * Announces that this node provides `key` to the closest peers (again every
+ * 22 h while the DHT runs). Blocking. `out_told` (may be NULL) gets how many
+ * peers were told.
+ */
+enum lp2p_status lp2p_kad_provide(const struct lp2p_kad *kad,
+                                  const uint8_t *key,
+                                  size_t key_len,
+                                  size_t *out_told);
+
+/**
+ * Finds up to `limit` providers of `key`. Blocking. `out_peers` gets their
+ * peer IDs (free with `lp2p_string_list_free`); their addresses go to the
+ * peer store, so `lp2p_node_new_stream` can reach them.
+ */
+enum lp2p_status lp2p_kad_providers(const struct lp2p_kad *kad,
+                                    const uint8_t *key,
+                                    size_t key_len,
+                                    size_t limit,
+                                    struct lp2p_string_list **out_peers);
+
+/**
+ * The addresses of `peer`: from the peer store, else from a DHT lookup.
+ * Blocking. `out_addrs` gets them (free with `lp2p_string_list_free`).
+ * Fails with `LP2P_STATUS_UNKNOWN_PEER` when the DHT does not find it.
+ */
+enum lp2p_status lp2p_kad_find_peer(const struct lp2p_kad *kad,
+                                    const char *peer,
+                                    struct lp2p_string_list **out_addrs);
 
 /**
  * Generates a new random Ed25519 key pair.

@@ -21,6 +21,7 @@ mod args;
 mod bootstrap;
 mod config;
 mod error;
+mod kad;
 mod keys;
 mod log;
 mod node;
@@ -36,6 +37,7 @@ pub use args::{
 pub use bootstrap::*;
 pub use config::*;
 pub use error::{lp2p_last_error_message, lp2p_status, lp2p_status_name};
+pub use kad::*;
 pub use keys::*;
 pub use log::*;
 pub use node::*;
