@@ -62,6 +62,8 @@ pub(crate) fn from_lp2p(e: lp2p::Error) -> PyErr {
         lp2p::Error::Protocol(_) => ProtocolError::new_err(message),
         lp2p::Error::Io(io) => from_io(&io),
         lp2p::Error::Shutdown => NodeClosed::new_err(message),
+        lp2p::Error::Rendezvous(_) => ProtocolError::new_err(message),
+        lp2p::Error::Bootstrap(_) => NoRoute::new_err(message),
         _ => InternalError::new_err(message),
     }
 }

@@ -192,6 +192,81 @@ impl PyNode {
         })
     }
 
+    /// Makes this node a rendezvous point (`/rendezvous/1.0.0`) with the
+    /// spec's recommended limits.
+    fn serve_rendezvous(&self, py: Python<'_>) {
+        engine(py, || self.node.serve_rendezvous(Default::default()))
+    }
+
+    /// Registers this node under `namespace` at the rendezvous point `peer`;
+    /// `ttl` in seconds (None: the point's default, 2 h). Resolves to the
+    /// granted TTL in seconds.
+    #[pyo3(signature = (peer, namespace, ttl = None))]
+    fn rendezvous_register<'py>(
+        &self,
+        py: Python<'py>,
+        peer: &str,
+        namespace: String,
+        ttl: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let peer = errors::parse_peer(peer)?;
+        let ttl = ttl.map(|t| seconds(t, "ttl")).transpose()?;
+        let node = self.node.clone();
+        runtime::future_into_py(py, async move {
+            let granted = node.rendezvous_register(peer, &namespace, ttl).await.map_err(errors::from_lp2p)?;
+            Ok(granted.as_secs_f64())
+        })
+    }
+
+    /// Removes this node's registration under `namespace` at `peer`.
+    fn rendezvous_unregister<'py>(
+        &self,
+        py: Python<'py>,
+        peer: &str,
+        namespace: String,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let peer = errors::parse_peer(peer)?;
+        let node = self.node.clone();
+        runtime::future_into_py(py, async move {
+            node.rendezvous_unregister(peer, &namespace).await.map_err(errors::from_lp2p)?;
+            Ok(())
+        })
+    }
+
+    /// Asks the rendezvous point `peer` who is registered under `namespace`
+    /// (None: every namespace). Resolves to `(registrations, cookie)`, each
+    /// registration `(peer, namespace, addrs, ttl_seconds)`.
+    #[pyo3(signature = (peer, namespace = None, limit = None, cookie = None))]
+    fn rendezvous_discover<'py>(
+        &self,
+        py: Python<'py>,
+        peer: &str,
+        namespace: Option<String>,
+        limit: Option<u64>,
+        cookie: Option<Vec<u8>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        use lp2p::protocols::rendezvous::client::Cookie;
+        let peer = errors::parse_peer(peer)?;
+        let cookie = cookie.map(Cookie::from_bytes).transpose().map_err(|e| InvalidArgument::new_err(e.to_string()))?;
+        let node = self.node.clone();
+        runtime::future_into_py(py, async move {
+            let found = node
+                .rendezvous_discover(peer, namespace.as_deref(), limit, cookie.as_ref())
+                .await
+                .map_err(errors::from_lp2p)?;
+            let registrations: Vec<(String, String, Vec<String>, f64)> = found
+                .registrations
+                .iter()
+                .map(|r| {
+                    let addrs = r.addrs.iter().map(ToString::to_string).collect();
+                    (r.peer.to_string(), r.namespace.clone(), addrs, r.ttl.as_secs_f64())
+                })
+                .collect();
+            let cookie = found.cookie.map(|c| std::borrow::Cow::<'static, [u8]>::Owned(c.as_bytes().to_vec()));
+            Ok((registrations, cookie))
+        })
+    }
+
     /// Whether a connection to `peer` is open.
     fn is_connected(&self, py: Python<'_>, peer: &str) -> PyResult<bool> {
         let peer = errors::parse_peer(peer)?;

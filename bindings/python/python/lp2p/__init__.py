@@ -81,6 +81,7 @@ __all__ = [
     "PeerInfo",
     "ProtocolError",
     "ProtocolNotSupported",
+    "RendezvousRegistration",
     "Stream",
     "StreamClosed",
     "StreamHandler",
@@ -253,6 +254,18 @@ class PerfResult:
     upload_seconds: float
     #: From our write side closed to the last byte received.
     download_seconds: float
+
+
+@dataclass(frozen=True)
+class RendezvousRegistration:
+    """A peer found through a rendezvous point (its signed record verified)."""
+
+    peer: str
+    namespace: str
+    #: From the peer's signed peer record.
+    addrs: list[str]
+    #: Seconds the registration still lives.
+    ttl_seconds: float
 
 
 @dataclass(frozen=True)
@@ -464,6 +477,41 @@ class Node:
         `upload_bytes`, then downloads `download_bytes`."""
         upload_seconds, download_seconds = await self._native.perf(peer, upload_bytes, download_bytes)
         return PerfResult(upload_bytes, download_bytes, upload_seconds, download_seconds)
+
+    def serve_rendezvous(self) -> None:
+        """Makes this node a rendezvous point (`/rendezvous/1.0.0`) with the
+        spec's recommended limits (TTL 2 h to 72 h, namespaces up to 255
+        bytes, 1,000 registrations per peer, 1,000 per answer)."""
+        self._native.serve_rendezvous()
+
+    async def rendezvous_register(self, peer: str, namespace: str, ttl: float | None = None) -> float:
+        """Registers this node under `namespace` at the rendezvous point
+        `peer` (with its signed peer record). `ttl` in seconds, None for the
+        point's default (2 h). Returns the TTL the point granted; register
+        again before it runs out. A refusal raises `ProtocolError` naming the
+        point's status (e.g. `E_INVALID_TTL`)."""
+        return await self._native.rendezvous_register(peer, namespace, ttl)
+
+    async def rendezvous_unregister(self, peer: str, namespace: str) -> None:
+        """Removes this node's registration under `namespace` at `peer` (the
+        protocol has no answer: this returns once the request is sent)."""
+        await self._native.rendezvous_unregister(peer, namespace)
+
+    async def rendezvous_discover(
+        self,
+        peer: str,
+        namespace: str | None = None,
+        *,
+        limit: int | None = None,
+        cookie: bytes | None = None,
+    ) -> tuple[list[RendezvousRegistration], bytes | None]:
+        """Asks the rendezvous point `peer` who is registered under
+        `namespace` (None: every namespace), at most `limit`. Returns the
+        registrations whose signed records verified, and a cookie: pass it
+        back to get only newer registrations. The addresses found go to the
+        peer store, so the peers can be reached by peer ID."""
+        raw, next_cookie = await self._native.rendezvous_discover(peer, namespace, limit, cookie)
+        return [RendezvousRegistration(p, ns, addrs, ttl) for p, ns, addrs, ttl in raw], next_cookie
 
     def is_connected(self, peer: str) -> bool:
         """Whether a connection to `peer` is open."""

@@ -188,6 +188,21 @@ class Node:
         """One `/perf/1.0.0` run with `peer`: uploads `upload_bytes`, then
         downloads `download_bytes`; resolves to `(upload_seconds, download_seconds)`."""
 
+    def serve_rendezvous(self) -> None:
+        """Makes this node a rendezvous point with the spec's recommended limits."""
+
+    def rendezvous_register(self, peer: str, namespace: str, ttl: float | None = None) -> Awaitable[float]:
+        """Registers under `namespace` at the point `peer`; resolves to the granted TTL in seconds."""
+
+    def rendezvous_unregister(self, peer: str, namespace: str) -> Awaitable[None]:
+        """Removes the registration under `namespace` at `peer`."""
+
+    def rendezvous_discover(
+        self, peer: str, namespace: str | None = None, limit: int | None = None, cookie: bytes | None = None
+    ) -> Awaitable[tuple[list[tuple[str, str, list[str], float]], bytes | None]]:
+        """Who is registered at `peer` under `namespace` (None: all); resolves to
+        `(registrations, cookie)`, each registration `(peer, namespace, addrs, ttl_seconds)`."""
+
     def is_connected(self, peer: str) -> bool:
         """Whether a connection to `peer` is open."""
 
