@@ -186,6 +186,11 @@ async fn a_node_joins_through_its_dnsaddr_bootstrap_list() {
     let plain = Node::builder().bootstrap(b.listen_addrs_with_peer_id()[0].clone()).build().expect("node starts");
     let peers = within("bootstrap", plain.bootstrap()).await.expect("bootstrap");
     assert_eq!(peers, vec![b.peer_id()]);
+    // Another list, given at the call.
+    let peers = within("bootstrap from", plain.bootstrap_from(vec![a.listen_addrs_with_peer_id()[0].clone()]))
+        .await
+        .expect("bootstrap from a list");
+    assert_eq!(peers, vec![a.peer_id()]);
     for n in [&a, &b, &joiner, &only_a, &plain] {
         n.shutdown().await;
     }

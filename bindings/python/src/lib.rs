@@ -23,5 +23,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<node::PyNode>()?;
     m.add_class::<node::PyEvents>()?;
     m.add_class::<stream::PyStream>()?;
+    m.add("IPFS_BOOTSTRAP", lp2p::protocols::bootstrap::IPFS_BOOTSTRAP.to_vec())?;
     Ok(())
 }

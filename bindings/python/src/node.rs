@@ -267,6 +267,17 @@ impl PyNode {
         })
     }
 
+    /// Dials a bootstrap list (`/dnsaddr/` entries resolved through DNS
+    /// TXT records); resolves to the peers connected.
+    fn bootstrap<'py>(&self, py: Python<'py>, addrs: Vec<String>) -> PyResult<Bound<'py, PyAny>> {
+        let addrs = addrs.iter().map(|a| errors::parse_addr(a)).collect::<PyResult<Vec<_>>>()?;
+        let node = self.node.clone();
+        runtime::future_into_py(py, async move {
+            let peers = node.bootstrap_from(addrs).await.map_err(errors::from_lp2p)?;
+            Ok(peers.iter().map(ToString::to_string).collect::<Vec<String>>())
+        })
+    }
+
     /// Whether a connection to `peer` is open.
     fn is_connected(&self, py: Python<'_>, peer: &str) -> PyResult<bool> {
         let peer = errors::parse_peer(peer)?;

@@ -1,4 +1,4 @@
-"""Rendezvous (/rendezvous/1.0.0) between lp2p nodes on loopback."""
+"""Rendezvous (/rendezvous/1.0.0) and the bootstrap list between lp2p nodes on loopback."""
 
 from __future__ import annotations
 
@@ -54,3 +54,14 @@ async def test_refusals_are_protocol_errors() -> None:
             await a.rendezvous_register(p, "n" * 256)
         with pytest.raises(lp2p.ProtocolError, match="E_INVALID_COOKIE"):
             await a.rendezvous_discover(p, "py-app", cookie=b"\x00" * 8 + b"other")
+
+
+async def test_bootstrap_from_a_list() -> None:
+    async with lp2p.Node(listen=[LOOPBACK]) as a, lp2p.Node() as b:
+        assert await b.bootstrap([a.listen_addrs[0]]) == [a.peer_id]
+        assert b.is_connected(a.peer_id)
+        with pytest.raises(lp2p.NoRoute):
+            await b.bootstrap([])
+        with pytest.raises(lp2p.InvalidMultiaddr):
+            await b.bootstrap(["not an address"])
+    assert any(addr.startswith("/dnsaddr/bootstrap.libp2p.io/p2p/") for addr in lp2p.IPFS_BOOTSTRAP)

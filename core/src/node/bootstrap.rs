@@ -49,6 +49,14 @@ impl Node {
         let swarm = Arc::clone(self.swarm());
         self.on_runtime(async move { run(swarm, config).await }).await
     }
+
+    /// As [`Node::bootstrap`], with `list` instead of the configured list
+    /// (the node's DNS server setting still applies).
+    pub async fn bootstrap_from(&self, list: Vec<Multiaddr>) -> Result<Vec<PeerId>, Error> {
+        let config = BootstrapConfig { list, ..self.inner.bootstrap.clone() };
+        let swarm = Arc::clone(self.swarm());
+        self.on_runtime(async move { run(swarm, config).await }).await
+    }
 }
 
 /// Starts a bootstrap in the background (at node start).

@@ -65,6 +65,7 @@ __all__ = [
     "ExpiredListenAddr",
     "Identified",
     "InternalError",
+    "IPFS_BOOTSTRAP",
     "InvalidArgument",
     "InvalidKey",
     "InvalidMultiaddr",
@@ -242,6 +243,11 @@ class PeerInfo:
     public_key: bytes | None
     #: The addresses of its latest verified signed peer record, if any.
     peer_record_addrs: list[str] | None
+
+
+#: The standard IPFS (Amino DHT) bootstrap peers (kubo's default list), for
+#: `Node.bootstrap`; never used unless passed to it.
+IPFS_BOOTSTRAP: list[str] = list(_native.IPFS_BOOTSTRAP)
 
 
 @dataclass(frozen=True)
@@ -512,6 +518,16 @@ class Node:
         peer store, so the peers can be reached by peer ID."""
         raw, next_cookie = await self._native.rendezvous_discover(peer, namespace, limit, cookie)
         return [RendezvousRegistration(p, ns, addrs, ttl) for p, ns, addrs, ttl in raw], next_cookie
+
+    async def bootstrap(self, addrs: Sequence[str]) -> list[str]:
+        """Dials the bootstrap list `addrs` (multiaddrs, usually ending in
+        /p2p/<id>; `/dnsaddr/` ones are resolved through DNS TXT records, and
+        `lp2p.IPFS_BOOTSTRAP` is the standard IPFS list, never used unless
+        passed here). Returns the peers connected; raises `NoRoute` when the
+        list is empty, does not resolve, or no peer of it is reachable."""
+        if isinstance(addrs, str):
+            raise InvalidArgument("bootstrap takes a list of multiaddrs, not one string")
+        return await self._native.bootstrap(list(addrs))
 
     def is_connected(self, peer: str) -> bool:
         """Whether a connection to `peer` is open."""

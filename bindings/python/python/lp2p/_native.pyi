@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, final
 
 __all__ = [
+    "IPFS_BOOTSTRAP",
     "Error",
     "InvalidArgument",
     "InvalidMultiaddr",
@@ -82,6 +83,8 @@ class NodeClosed(Error):
 
 class InternalError(Error):
     """A bug in lp2p."""
+
+IPFS_BOOTSTRAP: list[str]
 
 @final
 class Keypair:
@@ -202,6 +205,9 @@ class Node:
     ) -> Awaitable[tuple[list[tuple[str, str, list[str], float]], bytes | None]]:
         """Who is registered at `peer` under `namespace` (None: all); resolves to
         `(registrations, cookie)`, each registration `(peer, namespace, addrs, ttl_seconds)`."""
+
+    def bootstrap(self, addrs: list[str]) -> Awaitable[list[str]]:
+        """Dials a bootstrap list; resolves to the peers connected."""
 
     def is_connected(self, peer: str) -> bool:
         """Whether a connection to `peer` is open."""
