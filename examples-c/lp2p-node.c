@@ -2,7 +2,8 @@
  * lp2p-node: a libp2p node on the command line, written on include/lp2p.h.
  *
  *   lp2p-node id     [--key FILE] [--json]
- *   lp2p-node listen [--listen MULTIADDR]... [--key FILE] [--seconds N] [--json]
+ *   lp2p-node listen [--listen MULTIADDR]... [--key FILE] [--seconds N] [--mdns] [--json]
+ *   lp2p-node discover [--listen MULTIADDR]... [--seconds N] [--count K] [--json]
  *   lp2p-node ping   MULTIADDR [--count N] [--json]
  *   lp2p-node echo   MULTIADDR [--bytes N] [--streams K] [--json]
  *   lp2p-node chat   (MULTIADDR | --listen MULTIADDR) [--key FILE]
@@ -43,6 +44,7 @@ static lp2p_node *node; /* freed by finish() */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static volatile sig_atomic_t stop;
+static int use_mdns; /* --mdns: start nodes with mDNS discovery */
 
 /* ---- output ---- */
 
@@ -339,6 +341,7 @@ static int start_with(const char **listen, int n_listen, const char *key_path, c
     lp2p_config_set_keypair(cfg, given);
   }
   lp2p_config_set_agent_version(cfg, AGENT);
+  if (use_mdns) lp2p_config_set_mdns(cfg, true);
   st = lp2p_node_start(cfg, &node);
   lp2p_config_free(cfg);
   if (st != LP2P_STATUS_OK) return fail_status("start", st);
@@ -424,13 +427,43 @@ static int cmd_id(int argc, char **argv) {
 }
 
 static const char *usage_listen =
-    "usage: lp2p-node listen [--listen MULTIADDR]... [--key FILE] [--seconds N] [--json]\n"
+    "usage: lp2p-node listen [--listen MULTIADDR]... [--key FILE] [--seconds N] [--mdns] [--json]\n"
     "Serves ping, identify, /perf/1.0.0, /echo/1.0.0 and /chat/1.0.0 until SIGINT/SIGTERM or N seconds.\n"
     "--listen MULTIADDR  address to listen on (repeatable; default /ip4/127.0.0.1/tcp/0)\n"
-    "--key FILE          the key file (created if it does not exist)\n";
+    "--key FILE          the key file (created if it does not exist)\n"
+    "--mdns              announce this node and find others by mDNS (prints \"discovered\" lines)\n";
+
+/* Peers found by mDNS so far (distinct, up to 64 remembered). */
+static char discovered_peers[64][128];
+static int n_discovered;
+
+/* Prints one discovery event: each address ending in /p2p/<id>. */
+static void print_discovered(const lp2p_event *ev) {
+  pthread_mutex_lock(&mu);
+  int seen = 0;
+  for (int i = 0; i < n_discovered; i++) seen |= !strcmp(discovered_peers[i], ev->peer_id);
+  if (!seen && n_discovered < 64) snprintf(discovered_peers[n_discovered++], sizeof discovered_peers[0], "%s", ev->peer_id);
+  size_t n = lp2p_string_list_len(ev->listen_addrs);
+  if (json) {
+    printf("{\"event\":\"discovered\",\"peer_id\":");
+    json_string(stdout, ev->peer_id);
+    printf(",\"addrs\":");
+    json_list(stdout, ev->listen_addrs);
+    printf("}\n");
+  } else {
+    for (size_t i = 0; i < n; i++) printf("discovered %s/p2p/%s\n", lp2p_string_list_get(ev->listen_addrs, i), ev->peer_id);
+  }
+  fflush(stdout);
+  pthread_cond_broadcast(&cv);
+  pthread_mutex_unlock(&mu);
+}
 
 static void on_listen_event(void *ud, const lp2p_event *ev) {
   (void)ud;
+  if (ev->kind == LP2P_EVENT_KIND_DISCOVERED) {
+    print_discovered(ev);
+    return;
+  }
   const char *name = NULL;
   if (ev->kind == LP2P_EVENT_KIND_CONNECTION_ESTABLISHED) name = "connection_opened";
   if (ev->kind == LP2P_EVENT_KIND_CONNECTION_CLOSED) name = "connection_closed";
@@ -462,6 +495,7 @@ static int cmd_listen(int argc, char **argv) {
     else if (!strcmp(argv[i], "--listen") && i + 1 < argc && n_listen < MAX_LISTEN) listen[n_listen++] = argv[++i];
     else if (!strcmp(argv[i], "--key") && i + 1 < argc) key = argv[++i];
     else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = atof(argv[++i]);
+    else if (!strcmp(argv[i], "--mdns")) use_mdns = 1;
     else return fprintf(stderr, "%s", usage_listen), 1;
   }
   if (n_listen == 0) listen[n_listen++] = "/ip4/127.0.0.1/tcp/0";
@@ -489,6 +523,52 @@ static int cmd_listen(int argc, char **argv) {
   struct timespec tick = {0, 50 * 1000 * 1000};
   while (!stop && (seconds <= 0 || now_s() < end)) nanosleep(&tick, NULL);
   finish();
+  return 0;
+}
+
+static const char *usage_discover =
+    "usage: lp2p-node discover [--listen MULTIADDR]... [--seconds N] [--count K] [--json]\n"
+    "Finds peers on the local network by mDNS and prints their addresses (\"discovered ADDR/p2p/ID\").\n"
+    "Stops after K distinct peers (default 1), or fails after N seconds (default 10).\n"
+    "--listen MULTIADDR  address to listen on (repeatable; default /ip4/127.0.0.1/tcp/0): mDNS\n"
+    "                    runs on the IPv4 interfaces of these addresses\n";
+
+static void on_discover_event(void *ud, const lp2p_event *ev) {
+  (void)ud;
+  if (ev->kind == LP2P_EVENT_KIND_DISCOVERED) print_discovered(ev);
+}
+
+static int cmd_discover(int argc, char **argv) {
+  const char *listen[MAX_LISTEN];
+  int n_listen = 0;
+  double seconds = 10;
+  int count = 1;
+  for (int i = 0; i < argc; i++) {
+    if (!strcmp(argv[i], "--help")) return printf("%s", usage_discover), 0;
+    if (!strcmp(argv[i], "--json")) json = 1;
+    else if (!strcmp(argv[i], "--listen") && i + 1 < argc && n_listen < MAX_LISTEN) listen[n_listen++] = argv[++i];
+    else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = atof(argv[++i]);
+    else if (!strcmp(argv[i], "--count") && i + 1 < argc) count = atoi(argv[++i]);
+    else return fprintf(stderr, "%s", usage_discover), 1;
+  }
+  if (!(seconds > 0) || count < 1 || count > 64) return fail("--seconds must be positive and --count 1 to 64");
+  if (n_listen == 0) listen[n_listen++] = "/ip4/127.0.0.1/tcp/0";
+  use_mdns = 1;
+  if (start(listen, n_listen, NULL, 0)) return 1;
+  lp2p_status st = lp2p_node_set_event_callback(node, on_discover_event, NULL, NULL);
+  if (st != LP2P_STATUS_OK) return fail_status("events", st);
+  double end = now_s() + seconds;
+  struct timespec tick = {0, 50 * 1000 * 1000};
+  int found = 0;
+  while (!stop && now_s() < end) {
+    pthread_mutex_lock(&mu);
+    found = n_discovered;
+    pthread_mutex_unlock(&mu);
+    if (found >= count) break;
+    nanosleep(&tick, NULL);
+  }
+  finish();
+  if (found < count) return fail("found %d of %d peers by mDNS in %g s", found, count, seconds);
   return 0;
 }
 
@@ -1140,6 +1220,7 @@ static int cmd_transport_interop(int argc, char **argv) {
 static const char *usage = "usage: lp2p-node COMMAND [ARGS] (each command takes --help)\n"
                            "  id      print this node's identity\n"
                            "  listen  serve ping, identify, echo and chat\n"
+                           "  discover  find peers on the local network by mDNS\n"
                            "  ping    ping a peer\n"
                            "  echo    send bytes through a peer's echo service and check them\n"
                            "  chat    line chat with a peer\n"
@@ -1162,6 +1243,7 @@ int main(int argc, char **argv) {
   argv += 2;
   if (!strcmp(cmd, "id")) return cmd_id(argc, argv);
   if (!strcmp(cmd, "listen")) return cmd_listen(argc, argv);
+  if (!strcmp(cmd, "discover")) return cmd_discover(argc, argv);
   if (!strcmp(cmd, "ping")) return cmd_ping(argc, argv);
   if (!strcmp(cmd, "echo")) return cmd_echo(argc, argv);
   if (!strcmp(cmd, "chat")) return cmd_chat(argc, argv);

@@ -556,6 +556,18 @@ enum lp2p_status lp2p_config_set_limits(struct lp2p_config *config,
                                         size_t max_pending_incoming);
 
 /**
+ * Turns mDNS discovery (`_p2p._udp.local`) on or off (default off). With it
+ * on, the node answers mDNS queries with its listen addresses and finds the
+ * peers of the local network: each arrives as an `LP2P_EVENT_KIND_DISCOVERED`
+ * event, its addresses in the peer store (so it can be dialed by peer ID).
+ * mDNS runs on the IPv4 interfaces the node listens on; `lp2p_node_start`
+ * fails with `LP2P_STATUS_IO` if UDP port 5353 cannot be bound.
+ *
+ * - `config`: borrowed, modified.
+ */
+enum lp2p_status lp2p_config_set_mdns(struct lp2p_config *config, bool enabled);
+
+/**
  * Sets the agent version this node announces in identify (default
  * `"lp2p/<version>"`).
  *

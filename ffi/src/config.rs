@@ -18,6 +18,8 @@ pub struct lp2p_config {
     pub(crate) swarm: Config,
     /// The bootstrap list (see `lp2p_config_add_bootstrap_addr`).
     pub(crate) bootstrap: Vec<Multiaddr>,
+    /// mDNS discovery (see `lp2p_config_set_mdns`).
+    pub(crate) mdns: bool,
 }
 
 /// Creates a config with the defaults: a fresh Ed25519 identity at start, no
@@ -29,7 +31,13 @@ pub struct lp2p_config {
 pub unsafe extern "C" fn lp2p_config_new(out: *mut *mut lp2p_config) -> lp2p_status {
     ffi_boundary!({
         check_out(out, "out")?;
-        let config = lp2p_config { keypair: None, listen: Vec::new(), swarm: Config::default(), bootstrap: Vec::new() };
+        let config = lp2p_config {
+            keypair: None,
+            listen: Vec::new(),
+            swarm: Config::default(),
+            bootstrap: Vec::new(),
+            mdns: false,
+        };
         // SAFETY: checked above.
         unsafe { write_out(out, Box::into_raw(Box::new(config))) };
         Ok(())
@@ -157,6 +165,24 @@ fn version_string(ptr: *const c_char, name: &str) -> Result<String, FfiError> {
         return Err(FfiError::new(lp2p_status::InvalidArgument, format!("`{name}` must be 1 to 256 bytes")));
     }
     Ok(s.to_string())
+}
+
+/// Turns mDNS discovery (`_p2p._udp.local`) on or off (default off). With it
+/// on, the node answers mDNS queries with its listen addresses and finds the
+/// peers of the local network: each arrives as an `LP2P_EVENT_KIND_DISCOVERED`
+/// event, its addresses in the peer store (so it can be dialed by peer ID).
+/// mDNS runs on the IPv4 interfaces the node listens on; `lp2p_node_start`
+/// fails with `LP2P_STATUS_IO` if UDP port 5353 cannot be bound.
+///
+/// - `config`: borrowed, modified.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lp2p_config_set_mdns(config: *mut lp2p_config, enabled: bool) -> lp2p_status {
+    ffi_boundary!({
+        // SAFETY: a non-NULL config comes from this library.
+        let config = unsafe { arg_mut(config, "config") }?;
+        config.mdns = enabled;
+        Ok(())
+    })
 }
 
 /// Sets the agent version this node announces in identify (default

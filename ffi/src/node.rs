@@ -242,7 +242,8 @@ pub unsafe extern "C" fn lp2p_node_start(config: *const lp2p_config, out: *mut *
             .enable_all()
             .build()
             .map_err(|e| FfiError::new(lp2p_status::Internal, format!("could not start the engine: {e}")))?;
-        let mut builder = Node::builder().config(config.swarm.clone()).runtime(runtime.handle().clone());
+        let mut builder =
+            Node::builder().config(config.swarm.clone()).runtime(runtime.handle().clone()).mdns(config.mdns);
         if let Some(keypair) = &config.keypair {
             builder = builder.identity(keypair.clone());
         }
