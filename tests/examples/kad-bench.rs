@@ -64,10 +64,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Ok::<_, lp2p::protocols::kad::KadError>((node, kad))
             });
         }
+        let before = nodes.len();
         while let Some(joined) = joining.join_next().await {
             nodes.push(joined??);
         }
-        if nodes.len() % 1000 == 0 {
+        if nodes.len() / 1000 != before / 1000 {
             eprintln!("{} nodes joined after {:.1?}", nodes.len(), started.elapsed());
         }
     }

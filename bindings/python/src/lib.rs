@@ -7,6 +7,7 @@
 //! the Python-facing API (context managers, handler tasks, dataclasses).
 
 mod errors;
+mod kad;
 mod keys;
 mod node;
 mod runtime;
@@ -20,6 +21,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     m.add_function(wrap_pyfunction!(runtime::shutdown, m)?)?;
     m.add_class::<keys::PyKeypair>()?;
+    m.add_class::<kad::PyKad>()?;
     m.add_class::<node::PyNode>()?;
     m.add_class::<node::PyEvents>()?;
     m.add_class::<stream::PyStream>()?;

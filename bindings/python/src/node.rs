@@ -58,7 +58,7 @@ fn seconds(value: f64, what: &str) -> PyResult<Duration> {
 /// A running libp2p node.
 #[pyclass(name = "Node", module = "lp2p._native", frozen)]
 pub(crate) struct PyNode {
-    node: lp2p::Node,
+    pub(crate) node: lp2p::Node,
     /// Cancelled by `close`: ends every event subscription (the engine's
     /// event channel stays open while this object lives).
     closed: CancellationToken,

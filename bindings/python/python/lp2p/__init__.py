@@ -71,6 +71,7 @@ __all__ = [
     "InvalidMultiaddr",
     "InvalidPeerId",
     "IoError",
+    "Kad",
     "Keypair",
     "LimitReached",
     "NewListenAddr",
@@ -356,6 +357,59 @@ class _Events:
         return _event(raw)
 
 
+class Kad:
+    """The Kademlia DHT (`/ipfs/kad/1.0.0`, the IPFS Amino DHT) on a node:
+    `kad = node.kad(server=True)`. Keys and values are bytes; records are
+    validated by namespace (`/pk/<peer id>`, `/ipns/<peer id>`; other
+    namespaces are refused with `InvalidArgument`). An empty routing table,
+    or no peer storing, raises `NoRoute`. The DHT runs while the node does."""
+
+    __slots__ = ("_native",)
+
+    def __init__(self, native: _native.Kad) -> None:
+        self._native = native
+
+    async def add_bootstrap_peer(self, addr: str) -> str:
+        """Connects to a DHT peer at `addr` (ending in /p2p/<id>) and adds it
+        to the routing table. Returns its peer ID; raises
+        `ProtocolNotSupported` if it does not serve the DHT."""
+        return await self._native.add_bootstrap_peer(addr)
+
+    async def bootstrap(self) -> int:
+        """Fills the routing table (a lookup of our own ID and of a random
+        key). Returns the table's size."""
+        return await self._native.bootstrap()
+
+    async def put_value(self, key: bytes, value: bytes) -> int:
+        """Validates and stores a record locally and on the closest peers.
+        Returns how many peers stored it."""
+        return await self._native.put_value(bytes(key), bytes(value))
+
+    async def get_value(self, key: bytes, quorum: int = 1) -> bytes | None:
+        """The best valid record under `key` once `quorum` peers (our own
+        store counting as one) returned one; None if nobody has it."""
+        return await self._native.get_value(bytes(key), quorum)
+
+    async def provide(self, key: bytes) -> int:
+        """Announces this node as a provider of `key` (republished every
+        22 h). Returns how many peers were told."""
+        return await self._native.provide(bytes(key))
+
+    async def providers(self, key: bytes, limit: int = 20) -> list[tuple[str, list[str]]]:
+        """Up to `limit` providers of `key`, each `(peer, addrs)`; their
+        addresses go to the peer store."""
+        return await self._native.providers(bytes(key), limit)
+
+    async def find_peer(self, peer: str) -> list[str] | None:
+        """The addresses of `peer`: the peer store's, else a DHT lookup's;
+        None if not found."""
+        return await self._native.find_peer(peer)
+
+    def routing_table(self) -> list[str]:
+        """Peers in the routing table."""
+        return self._native.routing_table()
+
+
 class Node:
     """A libp2p node: TCP, Noise, yamux, identify, ping, a peer store.
 
@@ -483,6 +537,13 @@ class Node:
         `upload_bytes`, then downloads `download_bytes`."""
         upload_seconds, download_seconds = await self._native.perf(peer, upload_bytes, download_bytes)
         return PerfResult(upload_bytes, download_bytes, upload_seconds, download_seconds)
+
+    def kad(self, *, server: bool = False, protocol: str | None = None) -> Kad:
+        """Starts the Kademlia DHT on this node (once per node). `server`:
+        serve and announce the protocol (other peers add us to their routing
+        tables); client mode only queries. `protocol` replaces
+        `/ipfs/kad/1.0.0` (e.g. `/ipfs/lan/kad/1.0.0`)."""
+        return Kad(_native.Kad(self._native, server, protocol))
 
     def serve_rendezvous(self) -> None:
         """Makes this node a rendezvous point (`/rendezvous/1.0.0`) with the

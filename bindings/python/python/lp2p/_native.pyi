@@ -26,6 +26,7 @@ __all__ = [
     "IoError",
     "NodeClosed",
     "InternalError",
+    "Kad",
     "Keypair",
     "Node",
     "Events",
@@ -229,6 +230,35 @@ class Node:
 
     def close(self) -> Awaitable[None]:
         """Closes listeners and connections and stops the node's tasks."""
+
+@final
+class Kad:
+    """The Kademlia DHT on a node."""
+
+    def __new__(cls, node: Node, server: bool = False, protocol: str | None = None) -> Kad: ...
+    def add_bootstrap_peer(self, addr: str) -> Awaitable[str]:
+        """Adds a DHT peer (multiaddr with /p2p/); resolves to its peer ID."""
+
+    def bootstrap(self) -> Awaitable[int]:
+        """Fills the routing table; resolves to its size."""
+
+    def put_value(self, key: bytes, value: bytes) -> Awaitable[int]:
+        """Stores a record; resolves to how many peers stored it."""
+
+    def get_value(self, key: bytes, quorum: int = 1) -> Awaitable[bytes | None]:
+        """The best valid record under `key`, or None."""
+
+    def provide(self, key: bytes) -> Awaitable[int]:
+        """Announces this node as a provider; resolves to how many peers were told."""
+
+    def providers(self, key: bytes, limit: int = 20) -> Awaitable[list[tuple[str, list[str]]]]:
+        """Providers of `key`, each `(peer, addrs)`."""
+
+    def find_peer(self, peer: str) -> Awaitable[list[str] | None]:
+        """The addresses of `peer`, or None."""
+
+    def routing_table(self) -> list[str]:
+        """Peers in the routing table."""
 
 def shutdown() -> None:
     """Stops the engine's runtime (registered with `atexit`): afterwards no

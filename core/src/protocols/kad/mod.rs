@@ -239,11 +239,21 @@ impl Shared {
                 Response { record: Some(record), ..Default::default() }
             }
             Request::GetProviders { key } => {
-                let providers = lock(&self.store)
-                    .providers(&key, now)
+                let providers = lock(&self.store).providers(&key, now);
+                // A provider that announced no addresses (rust-libp2p without
+                // a confirmed external address) gets those our table knows.
+                let table = lock(&self.table);
+                let providers = providers
                     .into_iter()
-                    .map(|p| KadPeer { peer: p.peer, addrs: p.addrs })
+                    .map(|p| {
+                        let addrs = match (p.addrs.is_empty(), table.get(&p.peer)) {
+                            (true, Some(entry)) => entry.addrs.clone(),
+                            _ => p.addrs,
+                        };
+                        KadPeer { peer: p.peer, addrs }
+                    })
                     .collect();
+                drop(table);
                 Response { closer: self.closer_peers(&key, &sender), providers, ..Default::default() }
             }
             Request::AddProvider { key, providers } => {
