@@ -328,6 +328,19 @@ async fn a_rust_libp2p_client_uses_an_lp2p_point() {
         })
         .await;
     assert_eq!(connected, to_rust(p));
+    // Right after connecting (identify may still be in flight): the point
+    // waits for identify, so rust-libp2p gets an answer it can decode, from
+    // which a's standard-form record is left out.
+    rust.send(Command::Discover(Some("shared".into()), to_rust(p))).await;
+    let early = rust
+        .wait("rust discovers early", |r| match r {
+            Report::Discovered(found) => Some(Ok(found)),
+            Report::DiscoverFailed(e) => Some(Err(e)),
+            _ => None,
+        })
+        .await
+        .expect("rust-libp2p decodes the answer");
+    assert!(early.is_empty());
     rust.send(Command::Register("shared".into(), to_rust(p))).await;
     let ttl = rust
         .wait("rust registers", |r| match r {

@@ -4,6 +4,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::broadcast::error::RecvError;
+
 use super::{Error, Node};
 use crate::identity::PeerId;
 use crate::identity::envelope::SignedEnvelope;
@@ -40,7 +42,15 @@ impl Node {
             let swarm = swarm.clone();
             async move {
                 let peer = stream.peer();
-                let legacy_only = swarm.upgrade().is_some_and(|s| speaks_legacy_only(&s, &peer));
+                // Which records the client can verify depends on its
+                // implementation: wait briefly for identify to tell it.
+                let legacy_only = match swarm.upgrade() {
+                    Some(swarm) => {
+                        await_identify(&swarm, peer).await;
+                        speaks_legacy_only(&swarm, &peer)
+                    }
+                    None => false,
+                };
                 if let Err(e) = driver::serve(&mut stream, peer, &server, legacy_only, limit).await {
                     tracing::debug!(%peer, error = %e, "rendezvous request failed");
                     stream.reset();
@@ -64,23 +74,13 @@ impl Node {
         client::register(namespace, &envelope, ttl)?;
         let namespace = namespace.to_string();
         let swarm = Arc::clone(self.swarm());
-        let mut events = self.events();
         self.on_runtime(async move {
             let limit = swarm.config().exchange_timeout;
             let mut stream = swarm.new_stream(point, rendezvous::PROTOCOL).await?;
             // Which envelope form the point verifies depends on its
             // implementation, which identify tells (it runs on every new
             // connection; wait for it briefly).
-            if agent_of(&swarm, &point).is_none() {
-                let _ = tokio::time::timeout(IDENTIFY_WAIT, async {
-                    while let Some(event) = events.next().await {
-                        if matches!(event, Event::Identified { peer, .. } if peer == point) {
-                            break;
-                        }
-                    }
-                })
-                .await;
-            }
+            await_identify(&swarm, point).await;
             let legacy = speaks_legacy_only(&swarm, &point);
             let request = client::register(&namespace, &own_envelope(&swarm, legacy)?, ttl)?;
             match driver::exchange(&mut stream, &request, limit).await? {
@@ -156,6 +156,33 @@ const IDENTIFY_WAIT: Duration = Duration::from_secs(2);
 
 fn agent_of(swarm: &Swarm, peer: &PeerId) -> Option<String> {
     swarm.peer_info(peer).and_then(|info| info.agent_version)
+}
+
+/// Waits, at most [`IDENTIFY_WAIT`], until identify has told us `peer`'s
+/// agent (identify runs on every new connection).
+async fn await_identify(swarm: &Swarm, peer: PeerId) {
+    if agent_of(swarm, &peer).is_some() {
+        return;
+    }
+    let mut events = swarm.subscribe();
+    // An answer that came before the subscription is in the peer store.
+    if agent_of(swarm, &peer).is_some() {
+        return;
+    }
+    let _ = tokio::time::timeout(IDENTIFY_WAIT, async {
+        loop {
+            match events.recv().await {
+                Ok(Event::Identified { peer: p, .. }) if p == peer => break,
+                Ok(_) | Err(RecvError::Lagged(_)) => {
+                    if agent_of(swarm, &peer).is_some() {
+                        break;
+                    }
+                }
+                Err(RecvError::Closed) => break,
+            }
+        }
+    })
+    .await;
 }
 
 /// Whether `peer` is rust-libp2p, which verifies only the legacy envelope
