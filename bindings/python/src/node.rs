@@ -68,7 +68,7 @@ pub(crate) struct PyNode {
 impl PyNode {
     /// Starts a node: binds every listen address before returning.
     #[new]
-    #[pyo3(signature = (listen, identity = None, agent_version = None, connection_timeout = None, stream_timeout = None))]
+    #[pyo3(signature = (listen, identity = None, agent_version = None, connection_timeout = None, stream_timeout = None, mdns = false))]
     fn new(
         py: Python<'_>,
         listen: Vec<String>,
@@ -76,6 +76,7 @@ impl PyNode {
         agent_version: Option<String>,
         connection_timeout: Option<f64>,
         stream_timeout: Option<f64>,
+        mdns: bool,
     ) -> PyResult<PyNode> {
         let mut builder = lp2p::Node::builder().runtime(runtime::handle());
         for addr in &listen {
@@ -93,6 +94,7 @@ impl PyNode {
         if let Some(limit) = stream_timeout {
             builder = builder.stream_timeout(seconds(limit, "stream_timeout")?);
         }
+        builder = builder.mdns(mdns);
         let node = engine(py, || builder.build()).map_err(errors::from_lp2p)?;
         Ok(PyNode { node, closed: CancellationToken::new() })
     }

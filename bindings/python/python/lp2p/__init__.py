@@ -60,6 +60,7 @@ __all__ = [
     "ConnectionClosed",
     "ConnectionEstablished",
     "DialError",
+    "Discovered",
     "Error",
     "Event",
     "ExpiredListenAddr",
@@ -321,7 +322,17 @@ class Identified:
     protocols: list[str]
 
 
-Event = Union[ConnectionEstablished, ConnectionClosed, NewListenAddr, ExpiredListenAddr, Identified]
+@dataclass(frozen=True)
+class Discovered:
+    """mDNS found a peer, or new addresses of it (now in the peer store, so
+    the peer can be dialed by its ID)."""
+
+    peer: str
+    #: The addresses found (without /p2p/).
+    addrs: list[str]
+
+
+Event = Union[ConnectionEstablished, ConnectionClosed, NewListenAddr, ExpiredListenAddr, Identified, Discovered]
 
 _EVENT_TYPES: dict[str, Any] = {
     "connection_established": ConnectionEstablished,
@@ -329,6 +340,7 @@ _EVENT_TYPES: dict[str, Any] = {
     "new_listen_addr": NewListenAddr,
     "expired_listen_addr": ExpiredListenAddr,
     "identified": Identified,
+    "discovered": Discovered,
 }
 
 
@@ -420,7 +432,9 @@ class Node:
     Options: `identity` (a `Keypair`; default a fresh Ed25519 key),
     `agent_version` (sent in identify), `connection_timeout` and
     `stream_timeout` (seconds; each connection set-up step, and each stream
-    opening or protocol exchange).
+    opening or protocol exchange), `mdns` (True: find peers on the local
+    network by mDNS, as `Discovered` events, and be found; runs on the IPv4
+    interfaces of the listen addresses).
     """
 
     def __init__(
@@ -431,6 +445,7 @@ class Node:
         agent_version: str | None = None,
         connection_timeout: float | None = None,
         stream_timeout: float | None = None,
+        mdns: bool = False,
     ) -> None:
         if isinstance(listen, str):
             raise InvalidArgument("listen takes a list of multiaddrs, not one string")
@@ -440,6 +455,7 @@ class Node:
             agent_version,
             connection_timeout,
             stream_timeout,
+            mdns,
         )
         self._handler_tasks: set[asyncio.Task[None]] = set()
         self._handled: set[str] = set()
@@ -454,6 +470,7 @@ class Node:
         agent_version: str | None = None,
         connection_timeout: float | None = None,
         stream_timeout: float | None = None,
+        mdns: bool = False,
     ) -> Node:
         """Starts a node (the same as the constructor, from async code)."""
         return cls(
@@ -462,6 +479,7 @@ class Node:
             agent_version=agent_version,
             connection_timeout=connection_timeout,
             stream_timeout=stream_timeout,
+            mdns=mdns,
         )
 
     async def __aenter__(self) -> Node:

@@ -155,6 +155,7 @@ class Node:
         agent_version: str | None = None,
         connection_timeout: float | None = None,
         stream_timeout: float | None = None,
+        mdns: bool = False,
     ) -> Node:
         """Starts a node: binds every listen address before returning."""
 

@@ -22,6 +22,8 @@ use crate::multiaddr::{Multiaddr, Protocol};
 const REFRESH: Duration = Duration::from_secs(5);
 /// The limit on one datagram send.
 const SEND_TIMEOUT: Duration = Duration::from_secs(1);
+/// The pause after a failed receive.
+const RECEIVE_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
 /// What the driver needs from the node.
 pub trait Host: Send + 'static {
@@ -64,8 +66,10 @@ pub async fn run(mut mdns: Mdns, receiver: UdpSocket, host: impl Host) {
                 let (len, from) = match received {
                     Ok(got) => got,
                     Err(e) => {
-                        // ICMP errors and the like surface here; the socket still works.
+                        // ICMP errors and the like surface here; the socket still
+                        // works. The pause keeps a persistent error from spinning.
                         tracing::debug!(error = %e, "mDNS receive failed");
+                        tokio::time::sleep(RECEIVE_ERROR_PAUSE).await;
                         continue;
                     }
                 };
