@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # mDNS tests: the wire format and state machine (unit tests), discovery
 # between two lp2p nodes and between lp2p and rust-libp2p across two network
-# namespaces joined by a veth pair, and the C CLI (`lp2p-node listen --mdns`
+# namespaces joined by a veth pair, garbage on that link, and the C CLI (`lp2p-node listen --mdns`
 # found by `lp2p-node discover`) inside a fresh namespace's loopback.
 #
 # Namespaces need root and the `ip` tool (iproute2, installed here with apt
@@ -17,7 +17,7 @@ fi
 
 echo "== unit tests (wire format, state machine)"
 cargo test -q -p lp2p --lib protocols::mdns 2>&1 | tail -n 3
-echo "== lp2p <-> lp2p and lp2p <-> rust-libp2p over a veth pair"
+echo "== lp2p <-> lp2p, lp2p <-> rust-libp2p and garbage, over a veth pair"
 rc=0
 out=$(cargo test -q -p lp2p-tests --test mdns -- --nocapture 2>&1) || rc=$?
 grep -E "SKIPPED|found|test result|panicked|FAILED" <<<"$out" || true

@@ -1,7 +1,8 @@
 //! mDNS discovery across two network namespaces joined by a veth pair (the
 //! loopback interface has no multicast by default, and rust-libp2p's mDNS
 //! skips loopback): lp2p finds lp2p, lp2p finds rust-libp2p and rust-libp2p
-//! finds lp2p, then each dials the other by the discovered address.
+//! finds lp2p, then each dials the other by the discovered address; garbage
+//! sprayed on the link changes nothing but a bounded entry for the liar.
 //!
 //! Creating namespaces needs root (CAP_NET_ADMIN) and the `ip` tool; without
 //! them each test prints why and returns.
@@ -105,6 +106,8 @@ struct Seen {
     discovered: Vec<lp2p::Multiaddr>,
     /// Whether a ping by peer ID (dialing from the peer store) worked.
     pinged: bool,
+    /// Other peers discovered meanwhile, with how many addresses each.
+    others: Vec<(PeerId, usize)>,
 }
 
 /// An lp2p node with mDNS on `0.0.0.0`: sends its ID, learns the other's,
@@ -125,12 +128,14 @@ async fn lp2p_peer(
         .await
         .map_err(|_| "join")?
         .map_err(|_| "no peer ID from the other side")?;
+    let mut others = Vec::new();
     let discovered = tokio::time::timeout(DISCOVERY_LIMIT, async {
         while let Some(event) = events.next().await {
-            if let Event::Discovered { peer, addrs } = event
-                && peer == other
-            {
-                return Some(addrs);
+            if let Event::Discovered { peer, addrs } = event {
+                if peer == other {
+                    return Some(addrs);
+                }
+                others.push((peer, addrs.len()));
             }
         }
         None
@@ -141,7 +146,7 @@ async fn lp2p_peer(
     let pinged = node.ping(other).await.is_ok();
     tokio::task::spawn_blocking(move || done.wait()).await.map_err(|_| "join")?;
     node.shutdown().await;
-    Ok(Seen { discovered, pinged })
+    Ok(Seen { discovered, pinged, others })
 }
 
 #[test]
@@ -266,4 +271,97 @@ fn lp2p_and_rust(lp2p_in_a: bool) {
 #[test]
 fn lp2p_and_rust_libp2p_discover_each_other() {
     lp2p_and_rust(true);
+}
+
+/// Garbage on the link: random datagrams, truncated and oversized ones, and
+/// a forged response naming a peer with hundreds of addresses.
+fn spray_garbage() -> Result<usize, String> {
+    use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+    // Bound to b's address, so that the 224.0.0.0/4 route of the veth carries it.
+    let socket = UdpSocket::bind("10.213.0.2:0").map_err(|e| format!("bind: {e}"))?;
+    let group = SocketAddrV4::new(Ipv4Addr::new(224, 0, 0, 251), 5353);
+    let fake = lp2p::Keypair::generate_ed25519().public().to_peer_id();
+    let mut sent = 0;
+    let mut seed: u32 = 0x2545_f491;
+    let mut next = move || {
+        // xorshift: deterministic noise, no extra crates.
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        seed
+    };
+    // A well-formed response header (1 answer) followed by noise, then pure noise.
+    for round in 0..300usize {
+        let len = 1 + (next() as usize % 1500);
+        let mut packet: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        if round % 2 == 0 && packet.len() >= 12 {
+            packet[..12].copy_from_slice(&[0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 1]);
+        }
+        socket.send_to(&packet, group).map_err(|e| format!("send: {e}"))?;
+        sent += 1;
+        if round % 20 == 19 {
+            // Paced so the receiver's socket buffer does not overflow: the
+            // point is that each datagram reaches the parser.
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    // A lying response: one PTR, one TXT record with 200 addresses of a peer
+    // that does not exist (each must be bounded, none must crash anything).
+    let mut packet = vec![0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 1];
+    let service = b"\x04_p2p\x04_udp\x05local\x00";
+    packet.extend_from_slice(service);
+    packet.extend_from_slice(&[0, 12, 0, 1, 0, 0, 0, 120]);
+    let instance = b"\x04liar\x04_p2p\x04_udp\x05local\x00";
+    packet.extend_from_slice(&(instance.len() as u16).to_be_bytes());
+    packet.extend_from_slice(instance);
+    let mut txt = Vec::new();
+    for i in 0..200u32 {
+        let s = format!("dnsaddr=/ip4/10.213.0.9/tcp/{}/p2p/{fake}", 1000 + i);
+        txt.push(s.len() as u8);
+        txt.extend_from_slice(s.as_bytes());
+        if txt.len() > 8000 {
+            break;
+        }
+    }
+    packet.extend_from_slice(instance);
+    packet.extend_from_slice(&[0, 16, 0, 1, 0, 0, 0, 120]);
+    packet.extend_from_slice(&(txt.len() as u16).to_be_bytes());
+    packet.extend_from_slice(&txt);
+    socket.send_to(&packet, group).map_err(|e| format!("send: {e}"))?;
+    // Oversized for mDNS (over 9000 bytes).
+    socket.send_to(&vec![0u8; 9500], group).map_err(|e| format!("send: {e}"))?;
+    Ok(sent + 2)
+}
+
+#[test]
+fn garbage_on_the_link_does_not_stop_discovery() {
+    let link = link_or_skip!();
+    let (a_tx, a_rx) = mpsc::channel();
+    let (b_tx, b_rx) = mpsc::channel();
+    let done = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let d = done.clone();
+    let a = in_netns(&link.a, move || Box::pin(lp2p_peer(a_tx, b_rx, d)));
+    // b sprays garbage at a's node once it runs, then runs a real node.
+    let b = in_netns(&link.b, move || {
+        Box::pin(async move {
+            let a_id = a_rx.recv_timeout(DISCOVERY_LIMIT).map_err(|_| "no peer ID from a")?;
+            // Give a's mDNS task a moment to join the group.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let sent = spray_garbage()?;
+            let (forward_tx, forward_rx) = mpsc::channel();
+            forward_tx.send(a_id).map_err(|_| "channel")?;
+            let seen = lp2p_peer(b_tx, forward_rx, done).await?;
+            Ok::<_, String>((sent, seen))
+        })
+    });
+    let seen_by_a = a.join().expect("thread a").expect("node a");
+    let (sent, seen_by_b) = b.join().expect("thread b").expect("node b");
+    assert!(sent > 300);
+    assert!(seen_by_a.discovered.iter().any(|x| x.to_string().starts_with("/ip4/10.213.0.2/tcp/")));
+    assert!(seen_by_a.pinged && seen_by_b.pinged);
+    // The forged response did arrive (so the garbage did too), and its
+    // hundreds of addresses were cut to the per-peer bound.
+    assert_eq!(seen_by_a.others.len(), 1, "{:?}", seen_by_a.others);
+    assert_eq!(seen_by_a.others[0].1, lp2p::protocols::mdns::Config::default().max_addrs_per_peer);
 }
