@@ -127,6 +127,8 @@ impl From<lp2p::Error> for Lp2pError {
             lp2p::Error::Protocol(_) => Lp2pError::ProtocolError(text),
             lp2p::Error::Io(io) => from_io(io),
             lp2p::Error::Shutdown => Lp2pError::Shutdown(text),
+            lp2p::Error::Rendezvous(_) => Lp2pError::ProtocolError(text),
+            lp2p::Error::Bootstrap(_) => Lp2pError::NoRoute(text),
             _ => Lp2pError::Internal(text),
         }
     }

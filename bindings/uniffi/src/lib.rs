@@ -9,6 +9,7 @@
 mod error;
 mod keys;
 mod node;
+mod rendezvous;
 mod runtime;
 mod stream;
 #[cfg(test)]
@@ -17,6 +18,7 @@ mod tests;
 pub use error::Lp2pError;
 pub use keys::Keypair;
 pub use node::{EventListener, EventSubscription, Node, NodeConfig, NodeEvent, PeerInfo, StreamHandler};
+pub use rendezvous::{RendezvousDiscovery, RendezvousRegistration, ipfs_bootstrap_peers};
 pub use stream::Stream;
 
 uniffi::setup_scaffolding!();

@@ -159,7 +159,7 @@ impl Drop for EventSubscription {
 /// A running libp2p node.
 #[derive(uniffi::Object)]
 pub struct Node {
-    inner: lp2p::Node,
+    pub(crate) inner: lp2p::Node,
     stream_io_timeout: Duration,
 }
 

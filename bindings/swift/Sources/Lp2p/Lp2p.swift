@@ -1501,6 +1501,38 @@ public protocol NodeProtocol: AnyObject, Sendable {
      */
     func subscribeEvents(listener: EventListener) throws  -> EventSubscription
     
+    /**
+     * Dials the bootstrap list `addrs` (`/dnsaddr/` entries resolved through
+     * DNS TXT records); returns the peers connected. `NoRoute` when the list
+     * is empty, does not resolve, or no peer of it is reachable.
+     */
+    func bootstrap(addrs: [String]) async throws  -> [String]
+    
+    /**
+     * Asks the rendezvous point `peer_id` who is registered under
+     * `namespace` (None: every namespace), at most `limit`. The addresses
+     * found go to the peer store.
+     */
+    func rendezvousDiscover(peerId: String, namespace: String?, limit: UInt64?, cookie: Data?) async throws  -> RendezvousDiscovery
+    
+    /**
+     * Registers this node under `namespace` at the rendezvous point
+     * `peer_id`; `ttl` None for the point's default (2 h). Returns the TTL
+     * granted. A refusal is `ProtocolError` naming the point's status.
+     */
+    func rendezvousRegister(peerId: String, namespace: String, ttl: TimeInterval?) async throws  -> TimeInterval
+    
+    /**
+     * Removes this node's registration under `namespace` at `peer_id`.
+     */
+    func rendezvousUnregister(peerId: String, namespace: String) async throws 
+    
+    /**
+     * Makes this node a rendezvous point (`/rendezvous/1.0.0`) with the
+     * spec's recommended limits.
+     */
+    func serveRendezvous() 
+    
 }
 /**
  * A running libp2p node.
@@ -1803,6 +1835,100 @@ open func subscribeEvents(listener: EventListener)throws  -> EventSubscription  
         FfiConverterTypeEventListener_lower(listener),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * Dials the bootstrap list `addrs` (`/dnsaddr/` entries resolved through
+     * DNS TXT records); returns the peers connected. `NoRoute` when the list
+     * is empty, does not resolve, or no peer of it is reachable.
+     */
+open func bootstrap(addrs: [String])async throws  -> [String]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_lp2p_uniffi_fn_method_node_bootstrap(
+                        self.uniffiCloneHandle(),FfiConverterSequenceString.lower(addrs)
+                )
+            },
+            pollFunc: ffi_lp2p_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_lp2p_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_lp2p_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceString.lift,
+            errorHandler: FfiConverterTypeLp2pError_lift
+        )
+}
+    
+    /**
+     * Asks the rendezvous point `peer_id` who is registered under
+     * `namespace` (None: every namespace), at most `limit`. The addresses
+     * found go to the peer store.
+     */
+open func rendezvousDiscover(peerId: String, namespace: String?, limit: UInt64?, cookie: Data?)async throws  -> RendezvousDiscovery  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_lp2p_uniffi_fn_method_node_rendezvous_discover(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(peerId),FfiConverterOptionString.lower(namespace),FfiConverterOptionUInt64.lower(limit),FfiConverterOptionData.lower(cookie)
+                )
+            },
+            pollFunc: ffi_lp2p_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_lp2p_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_lp2p_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeRendezvousDiscovery_lift,
+            errorHandler: FfiConverterTypeLp2pError_lift
+        )
+}
+    
+    /**
+     * Registers this node under `namespace` at the rendezvous point
+     * `peer_id`; `ttl` None for the point's default (2 h). Returns the TTL
+     * granted. A refusal is `ProtocolError` naming the point's status.
+     */
+open func rendezvousRegister(peerId: String, namespace: String, ttl: TimeInterval?)async throws  -> TimeInterval  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_lp2p_uniffi_fn_method_node_rendezvous_register(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(peerId),FfiConverterString.lower(namespace),FfiConverterOptionDuration.lower(ttl)
+                )
+            },
+            pollFunc: ffi_lp2p_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_lp2p_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_lp2p_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterDuration.lift,
+            errorHandler: FfiConverterTypeLp2pError_lift
+        )
+}
+    
+    /**
+     * Removes this node's registration under `namespace` at `peer_id`.
+     */
+open func rendezvousUnregister(peerId: String, namespace: String)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_lp2p_uniffi_fn_method_node_rendezvous_unregister(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(peerId),FfiConverterString.lower(namespace)
+                )
+            },
+            pollFunc: ffi_lp2p_uniffi_rust_future_poll_void,
+            completeFunc: ffi_lp2p_uniffi_rust_future_complete_void,
+            freeFunc: ffi_lp2p_uniffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeLp2pError_lift
+        )
+}
+    
+    /**
+     * Makes this node a rendezvous point (`/rendezvous/1.0.0`) with the
+     * spec's recommended limits.
+     */
+open func serveRendezvous()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_lp2p_uniffi_fn_method_node_serve_rendezvous(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
 }
     
 
@@ -2367,6 +2493,164 @@ public func FfiConverterTypePerfResult_lower(_ value: PerfResult) -> RustBuffer 
 
 
 /**
+ * What one discovery found, and the cookie for the next one.
+ */
+public struct RendezvousDiscovery: Equatable, Hashable {
+    /**
+     * The registrations whose records verified.
+     */
+    public var registrations: [RendezvousRegistration]
+    /**
+     * Pass it to the next discovery of the same namespace for newer ones only.
+     */
+    public var cookie: Data?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The registrations whose records verified.
+         */registrations: [RendezvousRegistration], 
+        /**
+         * Pass it to the next discovery of the same namespace for newer ones only.
+         */cookie: Data?) {
+        self.registrations = registrations
+        self.cookie = cookie
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RendezvousDiscovery: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRendezvousDiscovery: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RendezvousDiscovery {
+        return
+            try RendezvousDiscovery(
+                registrations: FfiConverterSequenceTypeRendezvousRegistration.read(from: &buf), 
+                cookie: FfiConverterOptionData.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RendezvousDiscovery, into buf: inout [UInt8]) {
+        FfiConverterSequenceTypeRendezvousRegistration.write(value.registrations, into: &buf)
+        FfiConverterOptionData.write(value.cookie, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRendezvousDiscovery_lift(_ buf: RustBuffer) throws -> RendezvousDiscovery {
+    return try FfiConverterTypeRendezvousDiscovery.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRendezvousDiscovery_lower(_ value: RendezvousDiscovery) -> RustBuffer {
+    return FfiConverterTypeRendezvousDiscovery.lower(value)
+}
+
+
+/**
+ * A peer found through a rendezvous point (its signed record verified).
+ */
+public struct RendezvousRegistration: Equatable, Hashable {
+    /**
+     * The registered peer.
+     */
+    public var peerId: String
+    /**
+     * The namespace it registered in.
+     */
+    public var namespace: String
+    /**
+     * Its addresses, from its signed peer record.
+     */
+    public var addrs: [String]
+    /**
+     * How long the registration still lives.
+     */
+    public var ttl: TimeInterval
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The registered peer.
+         */peerId: String, 
+        /**
+         * The namespace it registered in.
+         */namespace: String, 
+        /**
+         * Its addresses, from its signed peer record.
+         */addrs: [String], 
+        /**
+         * How long the registration still lives.
+         */ttl: TimeInterval) {
+        self.peerId = peerId
+        self.namespace = namespace
+        self.addrs = addrs
+        self.ttl = ttl
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RendezvousRegistration: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRendezvousRegistration: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RendezvousRegistration {
+        return
+            try RendezvousRegistration(
+                peerId: FfiConverterString.read(from: &buf), 
+                namespace: FfiConverterString.read(from: &buf), 
+                addrs: FfiConverterSequenceString.read(from: &buf), 
+                ttl: FfiConverterDuration.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RendezvousRegistration, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.peerId, into: &buf)
+        FfiConverterString.write(value.namespace, into: &buf)
+        FfiConverterSequenceString.write(value.addrs, into: &buf)
+        FfiConverterDuration.write(value.ttl, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRendezvousRegistration_lift(_ buf: RustBuffer) throws -> RendezvousRegistration {
+    return try FfiConverterTypeRendezvousRegistration.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRendezvousRegistration_lower(_ value: RendezvousRegistration) -> RustBuffer {
+    return FfiConverterTypeRendezvousRegistration.lower(value)
+}
+
+
+/**
  * Why an lp2p call failed. Kotlin sees `Lp2pException.<Variant>`, Swift
  * `Lp2pError.<Variant>`; the text is for people, match on the variant.
  */
@@ -2813,6 +3097,30 @@ public func FfiConverterTypeNodeEvent_lower(_ value: NodeEvent) -> RustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionUInt64: FfiConverterRustBuffer {
+    typealias SwiftType = UInt64?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterUInt64.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterUInt64.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
     typealias SwiftType = String?
 
@@ -2926,6 +3234,31 @@ fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterString.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeRendezvousRegistration: FfiConverterRustBuffer {
+    typealias SwiftType = [RendezvousRegistration]
+
+    public static func write(_ value: [RendezvousRegistration], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeRendezvousRegistration.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [RendezvousRegistration] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [RendezvousRegistration]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeRendezvousRegistration.read(from: &buf))
         }
         return seq
     }
@@ -3068,6 +3401,17 @@ private func uniffiForeignFutureDroppedCallback(handle: UInt64) {
 public func uniffiForeignFutureHandleCountLp2pUniffi() -> Int {
     UNIFFI_FOREIGN_FUTURE_HANDLE_MAP.count
 }
+/**
+ * The standard IPFS (Amino DHT) bootstrap peers (kubo's default list), for
+ * `Node.bootstrap`; never used unless passed to it.
+ */
+public func ipfsBootstrapPeers() -> [String]  {
+    return try!  FfiConverterSequenceString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_lp2p_uniffi_fn_func_ipfs_bootstrap_peers(uniffiCallStatus
+    )
+})
+}
 
 private enum InitializationResult {
     case ok
@@ -3083,6 +3427,9 @@ private let initializationResult: InitializationResult = {
     let scaffolding_contract_version = ffi_lp2p_uniffi_uniffi_contract_version()
     if bindings_contract_version != scaffolding_contract_version {
         return InitializationResult.contractVersionMismatch
+    }
+    if (uniffi_lp2p_uniffi_checksum_func_ipfs_bootstrap_peers() != 54984) {
+        return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_lp2p_uniffi_checksum_method_keypair_peer_id() != 9805) {
         return InitializationResult.apiChecksumMismatch
@@ -3142,6 +3489,21 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_lp2p_uniffi_checksum_method_node_subscribe_events() != 19982) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_lp2p_uniffi_checksum_method_node_bootstrap() != 8353) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_lp2p_uniffi_checksum_method_node_rendezvous_discover() != 32867) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_lp2p_uniffi_checksum_method_node_rendezvous_register() != 21384) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_lp2p_uniffi_checksum_method_node_rendezvous_unregister() != 34159) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_lp2p_uniffi_checksum_method_node_serve_rendezvous() != 401) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_lp2p_uniffi_checksum_method_streamhandler_handle() != 65407) {

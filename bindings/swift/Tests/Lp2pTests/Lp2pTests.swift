@@ -125,6 +125,32 @@ final class Lp2pTests: XCTestCase {
         XCTAssertGreaterThan(result.downloadTime, 0)
     }
 
+    func test_rendezvous_register_discover() async throws {
+        let point = try start()
+        point.serveRendezvous()
+        let a = try start()
+        let c = try start(listen: false)
+        let p = try await a.dial(address: point.listenAddrs()[0])
+        _ = try await c.dial(address: point.listenAddrs()[0])
+        let ttl = try await a.rendezvousRegister(peerId: p, namespace: "kt-app", ttl: nil)
+        XCTAssertEqual(ttl, 7200)
+        let found = try await c.rendezvousDiscover(peerId: p, namespace: "kt-app", limit: nil, cookie: nil)
+        XCTAssertEqual(found.registrations.map { $0.peerId }, [a.peerId()])
+        XCTAssertEqual(found.registrations[0].namespace, "kt-app")
+        let again = try await c.rendezvousDiscover(peerId: p, namespace: "kt-app", limit: nil, cookie: found.cookie)
+        XCTAssertTrue(again.registrations.isEmpty)
+        try await a.rendezvousUnregister(peerId: p, namespace: "kt-app")
+        let peers = try await c.bootstrap(addrs: [a.listenAddrs()[0]])
+        XCTAssertEqual(peers, [a.peerId()])
+        do {
+            _ = try await a.rendezvousRegister(peerId: p, namespace: "kt-app", ttl: 60)
+            XCTFail("a TTL below the point's minimum was accepted")
+        } catch let Lp2pError.ProtocolError(message) {
+            XCTAssertTrue(message.contains("E_INVALID_TTL"), message)
+        }
+        XCTAssertTrue(ipfsBootstrapPeers().contains { $0.hasPrefix("/dnsaddr/bootstrap.libp2p.io/") })
+    }
+
     func test_echo_round_trip_through_handler() async throws {
         let server = try start()
         server.setStreamHandler(protocol: echoProtocol, handler: EchoHandler())

@@ -435,6 +435,31 @@ uint64_t uniffi_lp2p_uniffi_fn_method_node_shutdown(uint64_t ptr
 uint64_t uniffi_lp2p_uniffi_fn_method_node_subscribe_events(uint64_t ptr, uint64_t listener, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_NODE_BOOTSTRAP
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_NODE_BOOTSTRAP
+uint64_t uniffi_lp2p_uniffi_fn_method_node_bootstrap(uint64_t ptr, RustBuffer addrs
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_NODE_RENDEZVOUS_DISCOVER
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_NODE_RENDEZVOUS_DISCOVER
+uint64_t uniffi_lp2p_uniffi_fn_method_node_rendezvous_discover(uint64_t ptr, RustBuffer peer_id, RustBuffer namespace, RustBuffer limit, RustBuffer cookie
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_NODE_RENDEZVOUS_REGISTER
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_NODE_RENDEZVOUS_REGISTER
+uint64_t uniffi_lp2p_uniffi_fn_method_node_rendezvous_register(uint64_t ptr, RustBuffer peer_id, RustBuffer namespace, RustBuffer ttl
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_NODE_RENDEZVOUS_UNREGISTER
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_NODE_RENDEZVOUS_UNREGISTER
+uint64_t uniffi_lp2p_uniffi_fn_method_node_rendezvous_unregister(uint64_t ptr, RustBuffer peer_id, RustBuffer namespace
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_NODE_SERVE_RENDEZVOUS
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_NODE_SERVE_RENDEZVOUS
+void uniffi_lp2p_uniffi_fn_method_node_serve_rendezvous(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_CLONE_STREAMHANDLER
 #define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_CLONE_STREAMHANDLER
 uint64_t uniffi_lp2p_uniffi_fn_clone_streamhandler(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -498,6 +523,12 @@ void uniffi_lp2p_uniffi_fn_method_stream_reset(uint64_t ptr, RustCallStatus *_No
 #ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_STREAM_WRITE
 #define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_STREAM_WRITE
 uint64_t uniffi_lp2p_uniffi_fn_method_stream_write(uint64_t ptr, RustBuffer data
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_FUNC_IPFS_BOOTSTRAP_PEERS
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_FUNC_IPFS_BOOTSTRAP_PEERS
+RustBuffer uniffi_lp2p_uniffi_fn_func_ipfs_bootstrap_peers(RustCallStatus *_Nonnull out_status
+    
 );
 #endif
 #ifndef UNIFFI_FFIDEF_FFI_LP2P_UNIFFI_RUSTBUFFER_ALLOC
@@ -760,6 +791,12 @@ void ffi_lp2p_uniffi_rust_future_free_void(uint64_t handle
 void ffi_lp2p_uniffi_rust_future_complete_void(uint64_t handle, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_FUNC_IPFS_BOOTSTRAP_PEERS
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_FUNC_IPFS_BOOTSTRAP_PEERS
+uint16_t uniffi_lp2p_uniffi_checksum_func_ipfs_bootstrap_peers(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_KEYPAIR_PEER_ID
 #define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_KEYPAIR_PEER_ID
 uint16_t uniffi_lp2p_uniffi_checksum_method_keypair_peer_id(void
@@ -877,6 +914,36 @@ uint16_t uniffi_lp2p_uniffi_checksum_method_node_shutdown(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_NODE_SUBSCRIBE_EVENTS
 #define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_NODE_SUBSCRIBE_EVENTS
 uint16_t uniffi_lp2p_uniffi_checksum_method_node_subscribe_events(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_NODE_BOOTSTRAP
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_NODE_BOOTSTRAP
+uint16_t uniffi_lp2p_uniffi_checksum_method_node_bootstrap(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_NODE_RENDEZVOUS_DISCOVER
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_NODE_RENDEZVOUS_DISCOVER
+uint16_t uniffi_lp2p_uniffi_checksum_method_node_rendezvous_discover(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_NODE_RENDEZVOUS_REGISTER
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_NODE_RENDEZVOUS_REGISTER
+uint16_t uniffi_lp2p_uniffi_checksum_method_node_rendezvous_register(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_NODE_RENDEZVOUS_UNREGISTER
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_NODE_RENDEZVOUS_UNREGISTER
+uint16_t uniffi_lp2p_uniffi_checksum_method_node_rendezvous_unregister(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_NODE_SERVE_RENDEZVOUS
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_NODE_SERVE_RENDEZVOUS
+uint16_t uniffi_lp2p_uniffi_checksum_method_node_serve_rendezvous(void
     
 );
 #endif

@@ -130,6 +130,34 @@ class Lp2pTest {
     }
 
     @Test
+    fun test_rendezvous_register_discover() {
+        val point = start()
+        point.serveRendezvous()
+        val a = start()
+        val c = start(listen = false)
+        runBlocking {
+            withTimeout(TEST_TIMEOUT_MS) {
+                val p = a.dial(point.listenAddrs()[0])
+                c.dial(point.listenAddrs()[0])
+                assertEquals(Duration.ofHours(2), a.rendezvousRegister(p, "kt-app", null))
+                val found = c.rendezvousDiscover(p, "kt-app", null, null)
+                assertEquals(listOf(a.peerId()), found.registrations.map { it.peerId })
+                assertEquals("kt-app", found.registrations[0].namespace)
+                val again = c.rendezvousDiscover(p, "kt-app", null, found.cookie)
+                assertTrue(again.registrations.isEmpty())
+                a.rendezvousUnregister(p, "kt-app")
+                assertEquals(listOf(a.peerId()), c.bootstrap(listOf(a.listenAddrs()[0])))
+            }
+        }
+        val p = point.peerId()
+        val e = assertThrows<Lp2pException.ProtocolException> {
+            runBlocking { a.rendezvousRegister(p, "kt-app", Duration.ofSeconds(60)) }
+        }
+        assertTrue(e.message!!.contains("E_INVALID_TTL"), e.message)
+        assertTrue(ipfsBootstrapPeers().any { it.startsWith("/dnsaddr/bootstrap.libp2p.io/") })
+    }
+
+    @Test
     fun test_echo_round_trip_through_handler() {
         runBlocking {
             withTimeout(TEST_TIMEOUT_MS) {
