@@ -4,7 +4,8 @@
 # loopback (tests/tests/rendezvous.rs: lp2p nodes, rust-libp2p's rendezvous as
 # point and as client; tests/tests/bootstrap.rs: /dnsaddr/ through a DNS
 # server on 127.0.0.1 that the test runs), and the C ABI of both
-# (ffi/tests/rendezvous_abi.rs). Needs only cargo (crates.io);
+# (ffi/tests/rendezvous_abi.rs) and the uniffi wrappers (the Python, Kotlin
+# and Swift tests run in their own suites). Needs only cargo (crates.io);
 # nothing leaves loopback. Prints cargo's summary lines; exit 1 on any failure.
 #   tests/rendezvous-bootstrap.sh
 set -uo pipefail
@@ -30,4 +31,5 @@ run "core bootstrap (dnsaddr)" -p lp2p --lib protocols::bootstrap
 run "rendezvous end to end + rust-libp2p" -p lp2p-tests --test rendezvous
 run "bootstrap end to end (local DNS)" -p lp2p-tests --test bootstrap
 run "C ABI: rendezvous and bootstrap" -p lp2p-ffi --test rendezvous_abi
+run "uniffi wrappers: rendezvous and bootstrap" -p lp2p-uniffi --lib rendezvous
 exit $status
