@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # mDNS tests: the wire format and state machine (unit tests), discovery
 # between two lp2p nodes and between lp2p and rust-libp2p across two network
-# namespaces joined by a veth pair, garbage on that link, and the C CLI (`lp2p-node listen --mdns`
+# namespaces joined by a veth pair, garbage on that link, the C ABI on
+# loopback, and the C CLI (`lp2p-node listen --mdns`
 # found by `lp2p-node discover`) inside a fresh namespace's loopback.
 #
 # Namespaces need root and the `ip` tool (iproute2, installed here with apt
@@ -22,6 +23,9 @@ rc=0
 out=$(cargo test -q -p lp2p-tests --test mdns -- --nocapture 2>&1) || rc=$?
 grep -E "SKIPPED|found|test result|panicked|FAILED" <<<"$out" || true
 [ "$rc" = 0 ] || { echo "$out" | tail -n 40; exit 1; }
+
+echo "== C ABI: lp2p_config_set_mdns and LP2P_EVENT_KIND_DISCOVERED (loopback)"
+cargo test -q -p lp2p-ffi --test mdns_abi 2>&1 | grep -E "test result|panicked|FAILED"
 
 echo "== C CLI: lp2p-node discover finds lp2p-node listen --mdns"
 if [ "$(id -u)" != 0 ]; then
