@@ -27,6 +27,8 @@ impl driver::Host for NodeHost {
                 swarm.add_addresses(peer, &addrs, ttl);
                 swarm.emit(Event::Discovered { peer, addrs });
             }
+            // No event: only the peer store's TTL moves on.
+            MdnsEvent::Refreshed { peer, addrs, ttl } => swarm.add_addresses(peer, &addrs, ttl),
             // The peer store forgets the addresses when their TTL runs out.
             MdnsEvent::Expired { peer } => tracing::debug!(%peer, "mDNS: peer expired"),
         }

@@ -62,6 +62,16 @@ pub enum MdnsEvent {
         /// How long they hold.
         ttl: Duration,
     },
+    /// A known peer announced known addresses again: they hold for `ttl`
+    /// from now (keep them in the peer store as long).
+    Refreshed {
+        /// The peer.
+        peer: PeerId,
+        /// The addresses announced again.
+        addrs: Vec<Multiaddr>,
+        /// How long they hold.
+        ttl: Duration,
+    },
     /// Every address of a peer expired (or it said goodbye).
     Expired {
         /// The peer.
@@ -163,7 +173,7 @@ impl Mdns {
             Packet::Query { .. } | Packet::ServiceQuery { .. } | Packet::Unrelated => Ok(Received::Events(Vec::new())),
             Packet::Response(announcements) => {
                 let local_ok = source_is_local || source.is_loopback();
-                let events = announcements.into_iter().filter_map(|a| self.learn(a, local_ok, now)).collect();
+                let events = announcements.into_iter().flat_map(|a| self.learn(a, local_ok, now)).collect();
                 Ok(Received::Events(events))
             }
         }
@@ -182,31 +192,40 @@ impl Mdns {
         true
     }
 
-    /// Records an announcement; returns what is new about the peer.
-    fn learn(&mut self, announcement: Announcement, local_ok: bool, now: Instant) -> Option<MdnsEvent> {
+    /// Records an announcement; returns what is new about the peer, and
+    /// what it announced again.
+    fn learn(&mut self, announcement: Announcement, local_ok: bool, now: Instant) -> Vec<MdnsEvent> {
         let Announcement { peer, addrs, ttl } = announcement;
         if peer == self.local {
-            return None;
+            return Vec::new();
         }
         if ttl.is_zero() {
-            return self.peers.remove(&peer).map(|_| MdnsEvent::Expired { peer });
+            return self.peers.remove(&peer).map(|_| MdnsEvent::Expired { peer }).into_iter().collect();
         }
         let ttl = ttl.min(self.config.max_ttl);
         let usable: Vec<Multiaddr> = addrs.into_iter().filter(|a| local_ok || !is_loopback(a)).collect();
         if usable.is_empty() || (!self.peers.contains_key(&peer) && self.peers.len() >= self.config.max_peers) {
-            return None;
+            return Vec::new();
         }
         let known = self.peers.entry(peer).or_default();
-        let mut new = Vec::new();
+        let (mut new, mut again) = (Vec::new(), Vec::new());
         for addr in usable {
             if let Some(entry) = known.iter_mut().find(|(a, _)| *a == addr) {
                 entry.1 = now + ttl;
+                again.push(addr);
             } else if known.len() < self.config.max_addrs_per_peer {
                 known.push((addr.clone(), now + ttl));
                 new.push(addr);
             }
         }
-        (!new.is_empty()).then_some(MdnsEvent::Discovered { peer, addrs: new, ttl })
+        let mut events = Vec::new();
+        if !new.is_empty() {
+            events.push(MdnsEvent::Discovered { peer, addrs: new, ttl });
+        }
+        if !again.is_empty() {
+            events.push(MdnsEvent::Refreshed { peer, addrs: again, ttl });
+        }
+        events
     }
 
     /// The response datagrams announcing `addrs` (our listen addresses on

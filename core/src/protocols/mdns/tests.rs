@@ -230,12 +230,13 @@ fn discovers_new_addresses_once_and_ignores_itself() {
     let ttl = Duration::from_secs(120);
     let got = mdns.handle_datagram(&announce(&other, std::slice::from_ref(&a), ttl), LAN, false, t0).expect("ok");
     assert_eq!(got, Received::Events(vec![MdnsEvent::Discovered { peer: other, addrs: vec![a.clone()], ttl }]));
-    // The same again: nothing new.
+    // The same again: nothing new, the known address refreshed.
     let got = mdns.handle_datagram(&announce(&other, std::slice::from_ref(&a), ttl), LAN, false, t0).expect("ok");
-    assert_eq!(got, Received::Events(vec![]));
+    let refreshed = MdnsEvent::Refreshed { peer: other, addrs: vec![a.clone()], ttl };
+    assert_eq!(got, Received::Events(vec![refreshed.clone()]));
     // One more address: only it is new.
     let got = mdns.handle_datagram(&announce(&other, &[a, b.clone()], ttl), LAN, false, t0).expect("ok");
-    assert_eq!(got, Received::Events(vec![MdnsEvent::Discovered { peer: other, addrs: vec![b], ttl }]));
+    assert_eq!(got, Received::Events(vec![MdnsEvent::Discovered { peer: other, addrs: vec![b], ttl }, refreshed]));
     // Our own response (multicast loops back): ignored.
     let own = announce(&me, &[addr("/ip4/192.168.1.8/tcp/1")], ttl);
     assert_eq!(mdns.handle_datagram(&own, LAN, true, t0).expect("ok"), Received::Events(vec![]));
@@ -339,4 +340,20 @@ fn peer_names_follow_the_spec() {
         Mdns::new(Config::default(), peer(), "a".repeat(64), Instant::now()),
         Err(MdnsError::InvalidName)
     ));
+}
+
+#[test]
+fn announcing_again_extends_the_expiry() {
+    let t0 = Instant::now();
+    let (mut mdns, _) = machine(t0);
+    let other = peer();
+    let ttl = Duration::from_secs(10);
+    let packet = announce(&other, &[addr("/ip4/10.0.0.1/tcp/1")], ttl);
+    mdns.handle_datagram(&packet, LAN, false, t0).expect("ok");
+    mdns.handle_datagram(&packet, LAN, false, t0 + Duration::from_secs(8)).expect("ok");
+    let (_, expired) = mdns.handle_timeout(t0 + Duration::from_secs(11));
+    assert!(expired.is_empty());
+    assert_eq!(mdns.peers().count(), 1);
+    let (_, expired) = mdns.handle_timeout(t0 + Duration::from_secs(19));
+    assert_eq!(expired, vec![MdnsEvent::Expired { peer: other }]);
 }
