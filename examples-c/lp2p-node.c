@@ -17,6 +17,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "lp2p.h"
+#include <ctype.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -45,6 +46,8 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static volatile sig_atomic_t stop;
 static int use_mdns; /* --mdns: start nodes with mDNS discovery */
+static lp2p_kad *kad;  /* the DHT, if started; freed by finish() before the node */
+static int dht_join(int server, const char **boot, int n_boot);
 
 /* ---- output ---- */
 
@@ -75,6 +78,8 @@ static void json_list(FILE *out, const lp2p_string_list *list) {
 }
 
 static void finish(void) {
+  lp2p_kad_free(kad);
+  kad = NULL;
   lp2p_node_free(node); /* no callback runs after this */
   node = NULL;
 }
@@ -427,11 +432,15 @@ static int cmd_id(int argc, char **argv) {
 }
 
 static const char *usage_listen =
-    "usage: lp2p-node listen [--listen MULTIADDR]... [--key FILE] [--seconds N] [--mdns] [--json]\n"
+    "usage: lp2p-node listen [--listen MULTIADDR]... [--key FILE] [--seconds N] [--mdns] [--dht-server]\n"
+    "                        [--bootstrap MULTIADDR]... [--json]\n"
     "Serves ping, identify, /perf/1.0.0, /echo/1.0.0 and /chat/1.0.0 until SIGINT/SIGTERM or N seconds.\n"
     "--listen MULTIADDR  address to listen on (repeatable; default /ip4/127.0.0.1/tcp/0)\n"
     "--key FILE          the key file (created if it does not exist)\n"
-    "--mdns              announce this node and find others by mDNS (prints \"discovered\" lines)\n";
+    "--mdns              announce this node and find others by mDNS (prints \"discovered\" lines)\n"
+    "--dht-server        serve the Kademlia DHT (/ipfs/kad/1.0.0) for `lp2p-node dht` and other peers\n"
+    "--bootstrap MULTIADDR  join the DHT through this peer (repeatable; implies the DHT, client mode\n"
+    "                    unless --dht-server)\n";
 
 /* Peers found by mDNS so far (distinct, up to 64 remembered). */
 static char discovered_peers[64][128];
@@ -485,6 +494,8 @@ static void on_listen_event(void *ud, const lp2p_event *ev) {
 }
 
 static int cmd_listen(int argc, char **argv) {
+  const char *boot[MAX_LISTEN];
+  int n_boot = 0, dht_server = 0;
   const char *listen[MAX_LISTEN];
   int n_listen = 0;
   const char *key = NULL;
@@ -496,12 +507,15 @@ static int cmd_listen(int argc, char **argv) {
     else if (!strcmp(argv[i], "--key") && i + 1 < argc) key = argv[++i];
     else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = atof(argv[++i]);
     else if (!strcmp(argv[i], "--mdns")) use_mdns = 1;
+    else if (!strcmp(argv[i], "--dht-server")) dht_server = 1;
+    else if (!strcmp(argv[i], "--bootstrap") && i + 1 < argc && n_boot < MAX_LISTEN) boot[n_boot++] = argv[++i];
     else return fprintf(stderr, "%s", usage_listen), 1;
   }
   if (n_listen == 0) listen[n_listen++] = "/ip4/127.0.0.1/tcp/0";
   if (start(listen, n_listen, key, 1)) return 1;
   lp2p_status st = lp2p_node_set_event_callback(node, on_listen_event, NULL, NULL);
   if (st != LP2P_STATUS_OK) return fail_status("events", st);
+  if ((dht_server || n_boot > 0) && dht_join(dht_server, boot, n_boot)) return 1;
   lp2p_string_list *addrs = NULL;
   st = lp2p_node_listen_addrs(node, &addrs);
   if (st != LP2P_STATUS_OK) return fail_status("listen addresses", st);
@@ -1217,6 +1231,207 @@ static int cmd_transport_interop(int argc, char **argv) {
   return rc;
 }
 
+/* ---- the Kademlia DHT (lp2p_kad_*) ---- */
+
+/* Starts the DHT (server or client mode), adds the bootstrap peers and fills
+   the routing table. */
+static int dht_join(int server, const char **boot, int n_boot) {
+  lp2p_status st = lp2p_kad_start(node, server, NULL, &kad);
+  if (st != LP2P_STATUS_OK) return fail_status("dht", st);
+  int joined = 0;
+  for (int i = 0; i < n_boot; i++) {
+    st = lp2p_kad_add_bootstrap_peer(kad, boot[i]);
+    if (st == LP2P_STATUS_OK) joined++;
+    else fprintf(stderr, "lp2p-node: bootstrap peer %s: %s\n", boot[i], lp2p_status_name((int)st));
+  }
+  if (n_boot > 0 && joined == 0) return fail("no bootstrap peer could be reached");
+  if (joined > 0) {
+    size_t table = 0;
+    st = lp2p_kad_bootstrap(kad, &table);
+    if (st != LP2P_STATUS_OK) return fail_status("dht bootstrap", st);
+  }
+  return 0;
+}
+
+static void print_hex(FILE *out, const uint8_t *p, size_t n) {
+  for (size_t i = 0; i < n; i++) fprintf(out, "%02x", p[i]);
+}
+
+/* KEY or VALUE from the command line: "hex:..." is hex, anything else its bytes.
+   Returns the length, or -1 on bad hex or overflow. */
+static long dht_bytes(const char *arg, uint8_t *out, size_t cap) {
+  if (strncmp(arg, "hex:", 4)) {
+    size_t n = strlen(arg);
+    if (n > cap) return -1;
+    memcpy(out, arg, n);
+    return (long)n;
+  }
+  const char *h = arg + 4;
+  size_t n = strlen(h);
+  if (n % 2 || n / 2 > cap) return -1;
+  for (size_t i = 0; i < n / 2; i++) {
+    unsigned v;
+    if (sscanf(h + 2 * i, "%2x", &v) != 1 || !isxdigit((unsigned char)h[2 * i]) || !isxdigit((unsigned char)h[2 * i + 1]))
+      return -1;
+    out[i] = (uint8_t)v;
+  }
+  return (long)(n / 2);
+}
+
+static const char *usage_dht =
+    "usage: lp2p-node dht COMMAND ARGS --bootstrap MULTIADDR [--bootstrap MULTIADDR]... [--listen MULTIADDR]\n"
+    "                 [--key FILE] [--json]\n"
+    "  put KEY [VALUE]      store a record (only /pk/ and /ipns/ keys validate; KEY /pk/self stores\n"
+    "                       this node's public key under its own peer ID, VALUE then defaults to it)\n"
+    "  get KEY [--quorum N] print the best record (exit 1 if not found)\n"
+    "  provide KEY [--seconds N]  announce this node as a provider, then serve for N seconds\n"
+    "  providers KEY [--limit N]  print the providers' peer IDs and addresses\n"
+    "  find-peer PEER_ID    print the peer's addresses\n"
+    "KEY and VALUE are taken as text, or as hex after a \"hex:\" prefix. The node joins the DHT\n"
+    "(/ipfs/kad/1.0.0) in client mode through the bootstrap peers, e.g. `lp2p-node listen --dht-server`.\n";
+
+#define DHT_MAX_BYTES (64 * 1024)
+
+static int cmd_dht(int argc, char **argv) {
+  if (argc < 1 || !strcmp(argv[0], "--help")) return printf("%s", usage_dht), argc < 1;
+  const char *sub = argv[0];
+  const char *pos[2] = {NULL, NULL};
+  int n_pos = 0;
+  const char *boot[MAX_LISTEN], *listen[MAX_LISTEN];
+  int n_boot = 0, n_listen = 0;
+  const char *key_path = NULL;
+  long quorum = 1, limit = 20;
+  double seconds = 0;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--help")) return printf("%s", usage_dht), 0;
+    if (!strcmp(argv[i], "--json")) json = 1;
+    else if (!strcmp(argv[i], "--bootstrap") && i + 1 < argc && n_boot < MAX_LISTEN) boot[n_boot++] = argv[++i];
+    else if (!strcmp(argv[i], "--listen") && i + 1 < argc && n_listen < MAX_LISTEN) listen[n_listen++] = argv[++i];
+    else if (!strcmp(argv[i], "--key") && i + 1 < argc) key_path = argv[++i];
+    else if (!strcmp(argv[i], "--quorum") && i + 1 < argc) quorum = atol(argv[++i]);
+    else if (!strcmp(argv[i], "--limit") && i + 1 < argc) limit = atol(argv[++i]);
+    else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = atof(argv[++i]);
+    else if (argv[i][0] != '-' && n_pos < 2) pos[n_pos++] = argv[i];
+    else return fprintf(stderr, "%s", usage_dht), 1;
+  }
+  int known = !strcmp(sub, "put") || !strcmp(sub, "get") || !strcmp(sub, "provide") || !strcmp(sub, "providers") ||
+              !strcmp(sub, "find-peer");
+  if (!known || n_pos < 1 || n_boot == 0 || quorum < 1 || limit < 1) return fprintf(stderr, "%s", usage_dht), 1;
+  if (n_pos == 2 && strcmp(sub, "put")) return fprintf(stderr, "%s", usage_dht), 1;
+
+  lp2p_keypair *kp = NULL;
+  lp2p_status st = key_path ? load_or_create_key(key_path, &kp) : lp2p_keypair_generate_ed25519(&kp);
+  if (st != LP2P_STATUS_OK) return fail_status(key_path ? key_path : "key", st);
+  uint8_t *pub = NULL;
+  size_t pub_len = 0;
+  st = lp2p_keypair_public_key(kp, &pub, &pub_len);
+  if (st != LP2P_STATUS_OK) {
+    lp2p_keypair_free(kp);
+    return fail_status("public key", st);
+  }
+  if (n_listen == 0) listen[n_listen++] = "/ip4/127.0.0.1/tcp/0";
+  int failed = start_with(listen, n_listen, NULL, kp, 1);
+  lp2p_keypair_free(kp);
+  if (!failed) failed = dht_join(0, boot, n_boot);
+  if (failed) {
+    lp2p_bytes_free(pub, pub_len);
+    return 1;
+  }
+
+  static uint8_t key[DHT_MAX_BYTES], value[DHT_MAX_BYTES];
+  long key_len = -1, value_len = -1;
+  int self_pk = !strcmp(pos[0], "/pk/self");
+  if (self_pk && pub_len <= 42) {
+    /* An Ed25519 peer ID is the identity multihash of the protobuf key. */
+    memcpy(key, "/pk/", 4);
+    key[4] = 0x00;
+    key[5] = (uint8_t)pub_len;
+    memcpy(key + 6, pub, pub_len);
+    key_len = (long)(6 + pub_len);
+  } else if (!self_pk) {
+    key_len = dht_bytes(pos[0], key, sizeof key);
+  }
+  if (n_pos == 2) value_len = dht_bytes(pos[1], value, sizeof value);
+  else if (self_pk) {
+    memcpy(value, pub, pub_len);
+    value_len = (long)pub_len;
+  }
+  lp2p_bytes_free(pub, pub_len);
+  if (key_len < 0) return fail("bad KEY (hex: needs an even number of hex digits; at most 64 KiB)");
+
+  int rc = 0;
+  if (!strcmp(sub, "put")) {
+    if (value_len < 0) return fail("put needs a VALUE (text, or hex:...)");
+    size_t stored = 0;
+    st = lp2p_kad_put_value(kad, key, (size_t)key_len, value, (size_t)value_len, &stored);
+    if (st != LP2P_STATUS_OK) return fail_status("put", st);
+    if (json) printf("{\"event\":\"put\",\"key_hex\":\"");
+    else printf("stored key hex:");
+    print_hex(stdout, key, (size_t)key_len);
+    if (json) printf("\",\"stored\":%zu}\n", stored);
+    else printf(" on %zu peers\n", stored);
+  } else if (!strcmp(sub, "get")) {
+    bool found = false;
+    uint8_t *got = NULL;
+    size_t got_len = 0;
+    st = lp2p_kad_get_value(kad, key, (size_t)key_len, (size_t)quorum, &found, &got, &got_len);
+    if (st != LP2P_STATUS_OK) return fail_status("get", st);
+    if (json) {
+      printf("{\"event\":\"get\",\"found\":%s", found ? "true" : "false");
+      if (found) printf(",\"value_hex\":\""), print_hex(stdout, got, got_len), printf("\"");
+      printf("}\n");
+    } else if (found) {
+      printf("value hex:");
+      print_hex(stdout, got, got_len);
+      printf("\n");
+    } else {
+      printf("not found\n");
+    }
+    lp2p_bytes_free(got, got_len);
+    rc = found ? 0 : 1;
+  } else if (!strcmp(sub, "provide")) {
+    size_t told = 0;
+    st = lp2p_kad_provide(kad, key, (size_t)key_len, &told);
+    if (st != LP2P_STATUS_OK) return fail_status("provide", st);
+    if (json) printf("{\"event\":\"provide\",\"peer_id\":\"%s\",\"told\":%zu}\n", lp2p_node_peer_id(node), told);
+    else printf("providing as %s, told %zu peers\n", lp2p_node_peer_id(node), told);
+    fflush(stdout);
+    double end = now_s() + seconds;
+    struct timespec tick = {0, 50 * 1000 * 1000};
+    while (!stop && now_s() < end) nanosleep(&tick, NULL);
+  } else if (!strcmp(sub, "providers")) {
+    lp2p_string_list *peers = NULL;
+    st = lp2p_kad_providers(kad, key, (size_t)key_len, (size_t)limit, &peers);
+    if (st != LP2P_STATUS_OK) return fail_status("providers", st);
+    if (json) {
+      printf("{\"event\":\"providers\",\"peers\":");
+      json_list(stdout, peers);
+      printf("}\n");
+    } else {
+      for (size_t i = 0; i < lp2p_string_list_len(peers); i++) printf("provider %s\n", lp2p_string_list_get(peers, i));
+    }
+    rc = lp2p_string_list_len(peers) > 0 ? 0 : 1;
+    lp2p_string_list_free(peers);
+  } else {
+    lp2p_string_list *addrs = NULL;
+    st = lp2p_kad_find_peer(kad, pos[0], &addrs);
+    if (st != LP2P_STATUS_OK) return fail_status("find-peer", st);
+    if (json) {
+      printf("{\"event\":\"find-peer\",\"peer_id\":");
+      json_string(stdout, pos[0]);
+      printf(",\"addrs\":");
+      json_list(stdout, addrs);
+      printf("}\n");
+    } else {
+      for (size_t i = 0; i < lp2p_string_list_len(addrs); i++) printf("%s/p2p/%s\n", lp2p_string_list_get(addrs, i), pos[0]);
+    }
+    lp2p_string_list_free(addrs);
+  }
+  fflush(stdout);
+  finish();
+  return rc;
+}
+
 static const char *usage = "usage: lp2p-node COMMAND [ARGS] (each command takes --help)\n"
                            "  id      print this node's identity\n"
                            "  listen  serve ping, identify, echo and chat\n"
@@ -1226,6 +1441,7 @@ static const char *usage = "usage: lp2p-node COMMAND [ARGS] (each command takes 
                            "  chat    line chat with a peer\n"
                            "  lookup  print a peer's identify result\n"
                            "  perf    measure throughput with a peer (/perf/1.0.0)\n"
+                           "  dht     put/get records, provide/find providers, find peers (Kademlia)\n"
                            "  transport-interop  libp2p test-plans' transport-interop test (set by environment)\n";
 
 int main(int argc, char **argv) {
@@ -1249,6 +1465,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "chat")) return cmd_chat(argc, argv);
   if (!strcmp(cmd, "lookup")) return cmd_lookup(argc, argv);
   if (!strcmp(cmd, "perf")) return cmd_perf(argc, argv);
+  if (!strcmp(cmd, "dht")) return cmd_dht(argc, argv);
   if (!strcmp(cmd, "transport-interop")) return cmd_transport_interop(argc, argv);
   fprintf(stderr, "lp2p-node: unknown command '%s'\n%s", cmd, usage);
   return 1;
