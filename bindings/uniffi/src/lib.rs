@@ -8,6 +8,8 @@
 
 mod error;
 mod keys;
+#[cfg(test)]
+mod mdns_tests;
 mod node;
 mod rendezvous;
 mod runtime;

@@ -34,6 +34,10 @@ pub struct NodeConfig {
     /// Limit for one stream read, write or close (default 30 s).
     #[uniffi(default)]
     pub stream_io_timeout: Option<Duration>,
+    /// Find peers on the local network by mDNS (`NodeEvent.Discovered`) and
+    /// be found; runs on the IPv4 interfaces of the listen addresses.
+    #[uniffi(default)]
+    pub mdns: bool,
 }
 
 /// A handler for inbound streams of one protocol, implemented in Kotlin or
@@ -184,6 +188,7 @@ impl Node {
         if let Some(limit) = config.stream_timeout {
             builder = builder.stream_timeout(limit);
         }
+        builder = builder.mdns(config.mdns);
         let inner = builder.build()?;
         let stream_io_timeout = config.stream_io_timeout.unwrap_or(DEFAULT_STREAM_IO_TIMEOUT);
         Ok(Arc::new(Node { inner, stream_io_timeout }))

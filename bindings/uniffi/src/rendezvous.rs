@@ -124,6 +124,7 @@ mod tests {
             connection_timeout: None,
             stream_timeout: None,
             stream_io_timeout: None,
+            mdns: false,
         })
         .expect("node starts")
     }

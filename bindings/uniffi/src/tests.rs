@@ -25,6 +25,7 @@ fn config(listen: bool) -> NodeConfig {
         connection_timeout: None,
         stream_timeout: None,
         stream_io_timeout: None,
+        mdns: false,
     }
 }
 

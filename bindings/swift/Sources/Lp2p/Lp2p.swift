@@ -2245,6 +2245,11 @@ public struct NodeConfig {
      * Limit for one stream read, write or close (default 30 s).
      */
     public var streamIoTimeout: TimeInterval?
+    /**
+     * Find peers on the local network by mDNS (`NodeEvent.Discovered`) and
+     * be found; runs on the IPv4 interfaces of the listen addresses.
+     */
+    public var mdns: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2266,13 +2271,18 @@ public struct NodeConfig {
          */streamTimeout: TimeInterval? = nil, 
         /**
          * Limit for one stream read, write or close (default 30 s).
-         */streamIoTimeout: TimeInterval? = nil) {
+         */streamIoTimeout: TimeInterval? = nil, 
+        /**
+         * Find peers on the local network by mDNS (`NodeEvent.Discovered`) and
+         * be found; runs on the IPv4 interfaces of the listen addresses.
+         */mdns: Bool = false) {
         self.listenAddrs = listenAddrs
         self.keypair = keypair
         self.agentVersion = agentVersion
         self.connectionTimeout = connectionTimeout
         self.streamTimeout = streamTimeout
         self.streamIoTimeout = streamIoTimeout
+        self.mdns = mdns
     }
 
     
@@ -2296,7 +2306,8 @@ public struct FfiConverterTypeNodeConfig: FfiConverterRustBuffer {
                 agentVersion: FfiConverterOptionString.read(from: &buf), 
                 connectionTimeout: FfiConverterOptionDuration.read(from: &buf), 
                 streamTimeout: FfiConverterOptionDuration.read(from: &buf), 
-                streamIoTimeout: FfiConverterOptionDuration.read(from: &buf)
+                streamIoTimeout: FfiConverterOptionDuration.read(from: &buf), 
+                mdns: FfiConverterBool.read(from: &buf)
         )
     }
 
@@ -2307,6 +2318,7 @@ public struct FfiConverterTypeNodeConfig: FfiConverterRustBuffer {
         FfiConverterOptionDuration.write(value.connectionTimeout, into: &buf)
         FfiConverterOptionDuration.write(value.streamTimeout, into: &buf)
         FfiConverterOptionDuration.write(value.streamIoTimeout, into: &buf)
+        FfiConverterBool.write(value.mdns, into: &buf)
     }
 }
 
