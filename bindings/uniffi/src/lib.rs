@@ -7,6 +7,7 @@
 //! shared by every node made here (see [`runtime`]).
 
 mod error;
+mod kad;
 mod keys;
 #[cfg(test)]
 mod mdns_tests;
@@ -18,6 +19,7 @@ mod stream;
 mod tests;
 
 pub use error::Lp2pError;
+pub use kad::{Kad, KadProvider};
 pub use keys::Keypair;
 pub use node::{EventListener, EventSubscription, Node, NodeConfig, NodeEvent, PeerInfo, StreamHandler};
 pub use rendezvous::{RendezvousDiscovery, RendezvousRegistration, ipfs_bootstrap_peers};

@@ -962,6 +962,309 @@ public func FfiConverterTypeEventSubscription_lower(_ value: EventSubscription) 
 
 
 /**
+ * A running Kademlia DHT on a node. Records are validated by namespace
+ * (`/pk/`, `/ipns/`; other namespaces are refused with `InvalidArgument`).
+ */
+public protocol KadProtocol: AnyObject, Sendable {
+    
+    /**
+     * Connects to a DHT peer at `addr` (with /p2p/) and adds it to the
+     * routing table; returns its peer ID.
+     */
+    func addBootstrapPeer(addr: String) async throws  -> String
+    
+    /**
+     * Fills the routing table; returns its size.
+     */
+    func bootstrap() async throws  -> UInt64
+    
+    /**
+     * The addresses of `peer_id` (peer store first, DHT second); None if not found.
+     */
+    func findPeer(peerId: String) async throws  -> [String]?
+    
+    /**
+     * The best valid record under `key` once `quorum` peers returned one;
+     * None if nobody has it.
+     */
+    func getValue(key: Data, quorum: UInt32) async throws  -> Data?
+    
+    /**
+     * Announces this node as a provider of `key`; returns how many peers were told.
+     */
+    func provide(key: Data) async throws  -> UInt64
+    
+    /**
+     * Up to `limit` providers of `key`.
+     */
+    func providers(key: Data, limit: UInt32) async throws  -> [KadProvider]
+    
+    /**
+     * Stores a record locally and on the closest peers; returns how many stored it.
+     */
+    func putValue(key: Data, value: Data) async throws  -> UInt64
+    
+    /**
+     * Peers in the routing table.
+     */
+    func routingTable()  -> [String]
+    
+}
+/**
+ * A running Kademlia DHT on a node. Records are validated by namespace
+ * (`/pk/`, `/ipns/`; other namespaces are refused with `InvalidArgument`).
+ */
+open class Kad: KadProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_lp2p_uniffi_fn_clone_kad(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_lp2p_uniffi_fn_free_kad(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Connects to a DHT peer at `addr` (with /p2p/) and adds it to the
+     * routing table; returns its peer ID.
+     */
+open func addBootstrapPeer(addr: String)async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_lp2p_uniffi_fn_method_kad_add_bootstrap_peer(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(addr)
+                )
+            },
+            pollFunc: ffi_lp2p_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_lp2p_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_lp2p_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeLp2pError_lift
+        )
+}
+    
+    /**
+     * Fills the routing table; returns its size.
+     */
+open func bootstrap()async throws  -> UInt64  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_lp2p_uniffi_fn_method_kad_bootstrap(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_lp2p_uniffi_rust_future_poll_u64,
+            completeFunc: ffi_lp2p_uniffi_rust_future_complete_u64,
+            freeFunc: ffi_lp2p_uniffi_rust_future_free_u64,
+            liftFunc: FfiConverterUInt64.lift,
+            errorHandler: FfiConverterTypeLp2pError_lift
+        )
+}
+    
+    /**
+     * The addresses of `peer_id` (peer store first, DHT second); None if not found.
+     */
+open func findPeer(peerId: String)async throws  -> [String]?  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_lp2p_uniffi_fn_method_kad_find_peer(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(peerId)
+                )
+            },
+            pollFunc: ffi_lp2p_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_lp2p_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_lp2p_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterOptionSequenceString.lift,
+            errorHandler: FfiConverterTypeLp2pError_lift
+        )
+}
+    
+    /**
+     * The best valid record under `key` once `quorum` peers returned one;
+     * None if nobody has it.
+     */
+open func getValue(key: Data, quorum: UInt32)async throws  -> Data?  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_lp2p_uniffi_fn_method_kad_get_value(
+                        self.uniffiCloneHandle(),FfiConverterData.lower(key),FfiConverterUInt32.lower(quorum)
+                )
+            },
+            pollFunc: ffi_lp2p_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_lp2p_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_lp2p_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterOptionData.lift,
+            errorHandler: FfiConverterTypeLp2pError_lift
+        )
+}
+    
+    /**
+     * Announces this node as a provider of `key`; returns how many peers were told.
+     */
+open func provide(key: Data)async throws  -> UInt64  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_lp2p_uniffi_fn_method_kad_provide(
+                        self.uniffiCloneHandle(),FfiConverterData.lower(key)
+                )
+            },
+            pollFunc: ffi_lp2p_uniffi_rust_future_poll_u64,
+            completeFunc: ffi_lp2p_uniffi_rust_future_complete_u64,
+            freeFunc: ffi_lp2p_uniffi_rust_future_free_u64,
+            liftFunc: FfiConverterUInt64.lift,
+            errorHandler: FfiConverterTypeLp2pError_lift
+        )
+}
+    
+    /**
+     * Up to `limit` providers of `key`.
+     */
+open func providers(key: Data, limit: UInt32)async throws  -> [KadProvider]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_lp2p_uniffi_fn_method_kad_providers(
+                        self.uniffiCloneHandle(),FfiConverterData.lower(key),FfiConverterUInt32.lower(limit)
+                )
+            },
+            pollFunc: ffi_lp2p_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_lp2p_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_lp2p_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceTypeKadProvider.lift,
+            errorHandler: FfiConverterTypeLp2pError_lift
+        )
+}
+    
+    /**
+     * Stores a record locally and on the closest peers; returns how many stored it.
+     */
+open func putValue(key: Data, value: Data)async throws  -> UInt64  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_lp2p_uniffi_fn_method_kad_put_value(
+                        self.uniffiCloneHandle(),FfiConverterData.lower(key),FfiConverterData.lower(value)
+                )
+            },
+            pollFunc: ffi_lp2p_uniffi_rust_future_poll_u64,
+            completeFunc: ffi_lp2p_uniffi_rust_future_complete_u64,
+            freeFunc: ffi_lp2p_uniffi_rust_future_free_u64,
+            liftFunc: FfiConverterUInt64.lift,
+            errorHandler: FfiConverterTypeLp2pError_lift
+        )
+}
+    
+    /**
+     * Peers in the routing table.
+     */
+open func routingTable() -> [String]  {
+    return try!  FfiConverterSequenceString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_lp2p_uniffi_fn_method_kad_routing_table(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeKad: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = Kad
+
+    public static func lift(_ handle: UInt64) throws -> Kad {
+        return Kad(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: Kad) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Kad {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: Kad, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKad_lift(_ handle: UInt64) throws -> Kad {
+    return try FfiConverterTypeKad.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKad_lower(_ value: Kad) -> UInt64 {
+    return FfiConverterTypeKad.lower(value)
+}
+
+
+
+
+
+
+/**
  * A node's identity key pair.
  */
 public protocol KeypairProtocol: AnyObject, Sendable {
@@ -1420,6 +1723,13 @@ public func FfiConverterTypeLp2pStream_lower(_ value: Lp2pStream) -> UInt64 {
 public protocol NodeProtocol: AnyObject, Sendable {
     
     /**
+     * Starts the Kademlia DHT on this node (once per node). `server`: serve
+     * and announce the protocol; client mode only queries. `protocol`
+     * replaces `/ipfs/kad/1.0.0` (e.g. `/ipfs/lan/kad/1.0.0`).
+     */
+    func kad(server: Bool, `protocol`: String?)  -> Kad
+    
+    /**
      * Peers with an open connection.
      */
     func connectedPeers()  -> [String]
@@ -1601,6 +1911,22 @@ public convenience init(config: NodeConfig)throws  {
 
     
 
+    
+    /**
+     * Starts the Kademlia DHT on this node (once per node). `server`: serve
+     * and announce the protocol; client mode only queries. `protocol`
+     * replaces `/ipfs/kad/1.0.0` (e.g. `/ipfs/lan/kad/1.0.0`).
+     */
+open func kad(server: Bool, `protocol`: String?) -> Kad  {
+    return try!  FfiConverterTypeKad_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_lp2p_uniffi_fn_method_node_kad(
+            self.uniffiCloneHandle(),
+        FfiConverterBool.lower(server),
+        FfiConverterOptionString.lower(`protocol`),uniffiCallStatus
+    )
+})
+}
     
     /**
      * Peers with an open connection.
@@ -2215,6 +2541,75 @@ public func FfiConverterTypeStreamHandler_lower(_ value: StreamHandler) -> UInt6
 }
 
 
+
+
+/**
+ * A provider of a key found in the DHT.
+ */
+public struct KadProvider: Equatable, Hashable {
+    /**
+     * The providing peer.
+     */
+    public var peerId: String
+    /**
+     * Its addresses (also added to the peer store).
+     */
+    public var addrs: [String]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The providing peer.
+         */peerId: String, 
+        /**
+         * Its addresses (also added to the peer store).
+         */addrs: [String]) {
+        self.peerId = peerId
+        self.addrs = addrs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension KadProvider: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeKadProvider: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> KadProvider {
+        return
+            try KadProvider(
+                peerId: FfiConverterString.read(from: &buf), 
+                addrs: FfiConverterSequenceString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: KadProvider, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.peerId, into: &buf)
+        FfiConverterSequenceString.write(value.addrs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKadProvider_lift(_ buf: RustBuffer) throws -> KadProvider {
+    return try FfiConverterTypeKadProvider.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKadProvider_lower(_ value: KadProvider) -> RustBuffer {
+    return FfiConverterTypeKadProvider.lower(value)
+}
 
 
 /**
@@ -3229,6 +3624,30 @@ fileprivate struct FfiConverterOptionTypeKeypair: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionSequenceString: FfiConverterRustBuffer {
+    typealias SwiftType = [String]?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterSequenceString.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterSequenceString.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
     typealias SwiftType = [String]
 
@@ -3246,6 +3665,31 @@ fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterString.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeKadProvider: FfiConverterRustBuffer {
+    typealias SwiftType = [KadProvider]
+
+    public static func write(_ value: [KadProvider], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeKadProvider.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [KadProvider] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [KadProvider]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeKadProvider.read(from: &buf))
         }
         return seq
     }
@@ -3443,6 +3887,30 @@ private let initializationResult: InitializationResult = {
     if (uniffi_lp2p_uniffi_checksum_func_ipfs_bootstrap_peers() != 54984) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_lp2p_uniffi_checksum_method_kad_add_bootstrap_peer() != 41463) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_lp2p_uniffi_checksum_method_kad_bootstrap() != 29488) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_lp2p_uniffi_checksum_method_kad_find_peer() != 42773) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_lp2p_uniffi_checksum_method_kad_get_value() != 36479) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_lp2p_uniffi_checksum_method_kad_provide() != 4068) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_lp2p_uniffi_checksum_method_kad_providers() != 58570) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_lp2p_uniffi_checksum_method_kad_put_value() != 2481) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_lp2p_uniffi_checksum_method_kad_routing_table() != 21868) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_lp2p_uniffi_checksum_method_keypair_peer_id() != 9805) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -3456,6 +3924,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_lp2p_uniffi_checksum_method_eventsubscription_cancel() != 7985) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_lp2p_uniffi_checksum_method_node_kad() != 5692) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_lp2p_uniffi_checksum_method_node_connected_peers() != 5230) {

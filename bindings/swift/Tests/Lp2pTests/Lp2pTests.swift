@@ -151,6 +151,42 @@ final class Lp2pTests: XCTestCase {
         XCTAssertTrue(ipfsBootstrapPeers().contains { $0.hasPrefix("/dnsaddr/bootstrap.libp2p.io/") })
     }
 
+    func test_kad_put_get_provide_find() async throws {
+        let a = try start()
+        let b = try start()
+        let identity = Keypair.generateEd25519()
+        let c = try Node(config: NodeConfig(listenAddrs: [loopback], keypair: identity))
+        nodes.append(c)
+        let ka = a.kad(server: true, protocol: nil)
+        let kb = b.kad(server: true, protocol: nil)
+        let kc = c.kad(server: true, protocol: nil)
+        let viaB = try await kb.addBootstrapPeer(addr: a.listenAddrs()[0])
+        XCTAssertEqual(viaB, a.peerId())
+        let viaC = try await kc.addBootstrapPeer(addr: a.listenAddrs()[0])
+        XCTAssertEqual(viaC, a.peerId())
+        let size = try await kc.bootstrap()
+        XCTAssertGreaterThanOrEqual(size, 1)
+        // An Ed25519 peer ID is the identity multihash of the protobuf public key.
+        let publicKey = identity.publicKey()
+        var record = Data("/pk/".utf8)
+        record.append(contentsOf: [0, UInt8(publicKey.count)])
+        record.append(publicKey)
+        let stored = try await kc.putValue(key: record, value: publicKey)
+        XCTAssertGreaterThanOrEqual(stored, 1)
+        let got = try await kb.getValue(key: record, quorum: 1)
+        XCTAssertEqual(got, publicKey)
+        let missing = try await kb.getValue(key: Data("/pk/nobody".utf8), quorum: 1)
+        XCTAssertNil(missing)
+        var content = Data([0x12, 0x20])
+        content.append(Data(repeating: 3, count: 32))
+        let told = try await ka.provide(key: content)
+        XCTAssertGreaterThanOrEqual(told, 1)
+        let providers = try await kc.providers(key: content, limit: 5)
+        XCTAssertTrue(providers.contains { $0.peerId == a.peerId() })
+        let found = try await kc.findPeer(peerId: b.peerId())
+        XCTAssertFalse(found?.isEmpty ?? true)
+    }
+
     func test_echo_round_trip_through_handler() async throws {
         let server = try start()
         server.setStreamHandler(protocol: echoProtocol, handler: EchoHandler())

@@ -274,6 +274,56 @@ typedef struct UniffiVTableCallbackInterfaceStreamHandler {
 } UniffiVTableCallbackInterfaceStreamHandler;
 
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_CLONE_KAD
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_CLONE_KAD
+uint64_t uniffi_lp2p_uniffi_fn_clone_kad(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_FREE_KAD
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_FREE_KAD
+void uniffi_lp2p_uniffi_fn_free_kad(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_KAD_ADD_BOOTSTRAP_PEER
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_KAD_ADD_BOOTSTRAP_PEER
+uint64_t uniffi_lp2p_uniffi_fn_method_kad_add_bootstrap_peer(uint64_t ptr, RustBuffer addr
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_KAD_BOOTSTRAP
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_KAD_BOOTSTRAP
+uint64_t uniffi_lp2p_uniffi_fn_method_kad_bootstrap(uint64_t ptr
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_KAD_FIND_PEER
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_KAD_FIND_PEER
+uint64_t uniffi_lp2p_uniffi_fn_method_kad_find_peer(uint64_t ptr, RustBuffer peer_id
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_KAD_GET_VALUE
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_KAD_GET_VALUE
+uint64_t uniffi_lp2p_uniffi_fn_method_kad_get_value(uint64_t ptr, RustBuffer key, uint32_t quorum
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_KAD_PROVIDE
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_KAD_PROVIDE
+uint64_t uniffi_lp2p_uniffi_fn_method_kad_provide(uint64_t ptr, RustBuffer key
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_KAD_PROVIDERS
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_KAD_PROVIDERS
+uint64_t uniffi_lp2p_uniffi_fn_method_kad_providers(uint64_t ptr, RustBuffer key, uint32_t limit
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_KAD_PUT_VALUE
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_KAD_PUT_VALUE
+uint64_t uniffi_lp2p_uniffi_fn_method_kad_put_value(uint64_t ptr, RustBuffer key, RustBuffer value
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_KAD_ROUTING_TABLE
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_KAD_ROUTING_TABLE
+RustBuffer uniffi_lp2p_uniffi_fn_method_kad_routing_table(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_CLONE_KEYPAIR
 #define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_CLONE_KEYPAIR
 uint64_t uniffi_lp2p_uniffi_fn_clone_keypair(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -358,6 +408,11 @@ void uniffi_lp2p_uniffi_fn_free_node(uint64_t handle, RustCallStatus *_Nonnull o
 #ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_CONSTRUCTOR_NODE_NEW
 #define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_CONSTRUCTOR_NODE_NEW
 uint64_t uniffi_lp2p_uniffi_fn_constructor_node_new(RustBuffer config, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_NODE_KAD
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_NODE_KAD
+uint64_t uniffi_lp2p_uniffi_fn_method_node_kad(uint64_t ptr, int8_t server, RustBuffer protocol, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_NODE_CONNECTED_PEERS
@@ -797,6 +852,54 @@ uint16_t uniffi_lp2p_uniffi_checksum_func_ipfs_bootstrap_peers(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_KAD_ADD_BOOTSTRAP_PEER
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_KAD_ADD_BOOTSTRAP_PEER
+uint16_t uniffi_lp2p_uniffi_checksum_method_kad_add_bootstrap_peer(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_KAD_BOOTSTRAP
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_KAD_BOOTSTRAP
+uint16_t uniffi_lp2p_uniffi_checksum_method_kad_bootstrap(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_KAD_FIND_PEER
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_KAD_FIND_PEER
+uint16_t uniffi_lp2p_uniffi_checksum_method_kad_find_peer(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_KAD_GET_VALUE
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_KAD_GET_VALUE
+uint16_t uniffi_lp2p_uniffi_checksum_method_kad_get_value(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_KAD_PROVIDE
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_KAD_PROVIDE
+uint16_t uniffi_lp2p_uniffi_checksum_method_kad_provide(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_KAD_PROVIDERS
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_KAD_PROVIDERS
+uint16_t uniffi_lp2p_uniffi_checksum_method_kad_providers(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_KAD_PUT_VALUE
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_KAD_PUT_VALUE
+uint16_t uniffi_lp2p_uniffi_checksum_method_kad_put_value(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_KAD_ROUTING_TABLE
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_KAD_ROUTING_TABLE
+uint16_t uniffi_lp2p_uniffi_checksum_method_kad_routing_table(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_KEYPAIR_PEER_ID
 #define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_KEYPAIR_PEER_ID
 uint16_t uniffi_lp2p_uniffi_checksum_method_keypair_peer_id(void
@@ -824,6 +927,12 @@ uint16_t uniffi_lp2p_uniffi_checksum_method_eventlistener_on_event(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_EVENTSUBSCRIPTION_CANCEL
 #define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_EVENTSUBSCRIPTION_CANCEL
 uint16_t uniffi_lp2p_uniffi_checksum_method_eventsubscription_cancel(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_NODE_KAD
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_NODE_KAD
+uint16_t uniffi_lp2p_uniffi_checksum_method_node_kad(void
     
 );
 #endif

@@ -158,6 +158,34 @@ class Lp2pTest {
     }
 
     @Test
+    fun test_kad_put_get_provide_find() {
+        val a = start()
+        val b = start()
+        val identity = Keypair.generateEd25519()
+        val c = Node(NodeConfig(listenAddrs = listOf(LOOPBACK), keypair = identity)).also { nodes += it }
+        val ka = a.kad(true, null)
+        val kb = b.kad(true, null)
+        val kc = c.kad(true, null)
+        runBlocking {
+            withTimeout(TEST_TIMEOUT_MS) {
+                assertEquals(a.peerId(), kb.addBootstrapPeer(a.listenAddrs()[0]))
+                assertEquals(a.peerId(), kc.addBootstrapPeer(a.listenAddrs()[0]))
+                assertTrue(kc.bootstrap() >= 1uL)
+                // An Ed25519 peer ID is the identity multihash of the protobuf public key.
+                val public = identity.publicKey()
+                val record = "/pk/".toByteArray() + byteArrayOf(0, public.size.toByte()) + public
+                assertTrue(kc.putValue(record, public) >= 1uL)
+                assertArrayEquals(public, kb.getValue(record, 1u))
+                assertEquals(null, kb.getValue("/pk/nobody".toByteArray(), 1u))
+                val content = byteArrayOf(0x12, 0x20) + ByteArray(32) { 3 }
+                assertTrue(ka.provide(content) >= 1uL)
+                assertTrue(kc.providers(content, 5u).any { it.peerId == a.peerId() })
+                assertTrue(kc.findPeer(b.peerId())!!.isNotEmpty())
+            }
+        }
+    }
+
+    @Test
     fun test_echo_round_trip_through_handler() {
         runBlocking {
             withTimeout(TEST_TIMEOUT_MS) {
