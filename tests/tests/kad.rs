@@ -237,6 +237,16 @@ async fn client_mode_does_not_serve_and_bare_ids_are_dialed_through_the_dht() {
     assert!(fresh.peer_info(&target.peer_id()).is_none());
     within("dial", fresh_kad.dial_peer(target.peer_id())).await.expect("dialed through the DHT");
     assert!(fresh.is_connected(&target.peer_id()));
+    // The node itself falls back to the DHT: a ping by bare peer ID to a
+    // peer the peer store does not know.
+    let other = &nodes[4].0;
+    assert!(fresh.peer_info(&other.peer_id()).is_none());
+    within("ping by peer ID", fresh.ping(other.peer_id())).await.expect("ping through the DHT's address");
+    // Without a DHT, the same is NoRoute.
+    let plain = memory_node();
+    within("dial", plain.dial(addr_of(&nodes[0].0))).await.expect("dials");
+    let refused = within("ping without a DHT", plain.ping(other.peer_id())).await;
+    assert!(matches!(refused, Err(lp2p::Error::NoRoute(_))), "{refused:?}");
     // A configurable protocol ID: a LAN DHT does not talk to the public one.
     let lan = memory_node();
     let lan_kad = lan.kad(Config { protocol: "/ipfs/lan/kad/1.0.0".into(), ..server_config() });

@@ -42,6 +42,10 @@ pub type Handler = Arc<dyn Fn(PeerId, String, RawStream) -> BoxFuture + Send + S
 /// The future a handler returns.
 pub type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
+/// Finds addresses of a peer the peer store does not know (a DHT's
+/// find-peer): asked by `new_stream` and dialing by peer ID, after the peer store.
+pub type PeerRouter = Arc<dyn Fn(PeerId) -> Pin<Box<dyn Future<Output = Vec<Multiaddr>> + Send>> + Send + Sync>;
+
 /// How long learned addresses stay in the peer store.
 const ADDRESS_TTL: Duration = Duration::from_secs(60 * 60);
 
@@ -186,6 +190,7 @@ pub struct Swarm {
     peer_id: PeerId,
     config: Config,
     handlers: RwLock<HashMap<String, Handler>>,
+    peer_router: RwLock<Option<PeerRouter>>,
     connections: Mutex<HashMap<PeerId, Vec<Connection>>>,
     peerstore: Mutex<PeerStore>,
     listeners: Mutex<Vec<ListenerEntry>>,
@@ -211,6 +216,7 @@ impl Swarm {
             peer_id: keypair.public().to_peer_id(),
             keypair,
             handlers: RwLock::new(HashMap::new()),
+            peer_router: RwLock::new(None),
             connections: Mutex::new(HashMap::new()),
             peerstore: Mutex::new(PeerStore::new(config.max_peers)),
             listeners: Mutex::new(Vec::new()),
@@ -411,7 +417,10 @@ impl Swarm {
         if peer == self.peer_id {
             return Err(SwarmError::DialSelf);
         }
-        let addrs = lock(&self.peerstore).addrs(&peer, Instant::now());
+        let mut addrs = lock(&self.peerstore).addrs(&peer, Instant::now());
+        if addrs.is_empty() {
+            addrs = self.route(peer).await;
+        }
         let mut last = None;
         for addr in addrs {
             match self.dial_new(&addr, Some(peer)).await {
@@ -427,6 +436,22 @@ impl Swarm {
             Some(e) => Err(SwarmError::Unreachable { peer, last: Box::new(e) }),
             None => Err(SwarmError::NoAddresses(peer)),
         }
+    }
+
+    /// Sets (or removes) the router asked for a peer the peer store does not know.
+    pub fn set_peer_router(&self, router: Option<PeerRouter>) {
+        *self.peer_router.write().unwrap_or_else(|p| p.into_inner()) = router;
+    }
+
+    /// Addresses of `peer` from the router, if one is set (bounded by the exchange timeout).
+    async fn route(&self, peer: PeerId) -> Vec<Multiaddr> {
+        let router = self.peer_router.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let Some(router) = router else { return Vec::new() };
+        let found = tokio::time::timeout(self.config.exchange_timeout, router(peer)).await.unwrap_or_default();
+        if !found.is_empty() {
+            lock(&self.peerstore).add_addrs(peer, &found, ADDRESS_TTL, Instant::now());
+        }
+        found
     }
 
     /// Whether we have a live connection to `peer`.

@@ -295,6 +295,11 @@ impl Shared {
     }
 }
 
+/// Finds a peer's addresses through the DHT for the swarm's peer router
+/// (see [`Node::kad`]): given the node for the duration of one lookup.
+pub(crate) type DhtFinder =
+    Arc<dyn Fn(Node, PeerId) -> std::pin::Pin<Box<dyn Future<Output = Vec<Multiaddr>> + Send>> + Send + Sync>;
+
 /// A running DHT on a [`Node`]. Cheap to clone; its background tasks (random
 /// walk, republishing, table updates) stop when the last clone is dropped.
 #[derive(Clone)]
@@ -344,6 +349,16 @@ impl Kad {
             handle.spawn(background(node, shared, events))
         };
         Kad { inner: Arc::new(KadInner { node, shared, handle, _background: AbortOnDropHandle::new(background) }) }
+    }
+
+    /// The DHT half of the swarm's peer router: it holds the DHT's state,
+    /// never the node (the swarm, which the node owns, keeps the router).
+    pub(crate) fn dht_finder(&self) -> DhtFinder {
+        let shared = Arc::clone(&self.inner.shared);
+        Arc::new(move |node, peer| {
+            let ops = Ops { node, shared: Arc::clone(&shared) };
+            Box::pin(async move { ops.find_peer_via_dht(peer).await.unwrap_or_default() })
+        })
     }
 
     /// The configuration.
@@ -592,6 +607,12 @@ impl Ops {
         lock(&self.shared.stats).outbound_requests += 1;
         if !peer.addrs.is_empty() {
             self.node.add_addresses(peer.peer, &peer.addrs, ADDRESS_TTL);
+        } else if !self.node.is_connected(&peer.peer)
+            && self.node.peer_info(&peer.peer).is_none_or(|i| i.addrs.is_empty())
+        {
+            // Unreachable without an address; and asking the peer router
+            // (this DHT) from inside a lookup would start lookups within lookups.
+            return Err(KadError::Node(crate::Error::NoRoute(crate::swarm::SwarmError::NoAddresses(peer.peer))));
         }
         let exchange = async {
             let mut stream = self.node.new_stream(peer.peer, &self.config().protocol).await?;
