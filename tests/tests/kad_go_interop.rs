@@ -1,11 +1,13 @@
-//! Kademlia interop with go-libp2p-kad-dht v0.42.2 (go-libp2p v0.51.0) on
-//! loopback: lp2p DHT servers and two Go DHT servers (tests/interop/go-kad)
-//! in one network. Values put by either are got by the other, providers
-//! announced by either are found by the other, find-peer works both ways.
+//! Kademlia interop on loopback with go-libp2p-kad-dht v0.42.2 (go-libp2p
+//! v0.51.0, tests/interop/go-kad) and js-libp2p's @libp2p/kad-dht 16.4.5
+//! (libp2p 3.3.11, tests/interop/js-kad): lp2p DHT servers and two foreign
+//! DHT servers in one network. Values put by either are got by the other,
+//! providers announced by either are found by the other, find-peer works
+//! both ways. Both peers speak the same line protocol on stdin/stdout.
 //!
-//! Ignored by `cargo test` (it needs Go and builds the Go peer):
-//! `tests/kad-go-interop.sh` builds it and runs this with `--ignored`
-//! (`LP2P_GO_KAD` = the Go peer's binary).
+//! Ignored by `cargo test` (they need Go and Node.js and build the peers):
+//! `tests/kad-go-interop.sh` builds both and runs these with `--ignored`
+//! (`LP2P_GO_KAD`, `LP2P_JS_KAD` = the peers' executables).
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -79,13 +81,25 @@ fn lp2p_server() -> (Node, Kad) {
 #[ignore = "needs Go: run tests/kad-go-interop.sh"]
 async fn lp2p_and_go_libp2p_share_one_dht() {
     let bin = std::env::var("LP2P_GO_KAD").expect("LP2P_GO_KAD names the Go peer (tests/kad-go-interop.sh)");
+    share_one_dht(&bin).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node.js: run tests/kad-go-interop.sh"]
+async fn lp2p_and_js_libp2p_share_one_dht() {
+    let bin = std::env::var("LP2P_JS_KAD").expect("LP2P_JS_KAD names the js peer (tests/kad-go-interop.sh)");
+    share_one_dht(&bin).await;
+}
+
+/// lp2p servers and two servers started from `bin` in one DHT.
+async fn share_one_dht(bin: &str) {
     let lp2p_nodes: Vec<(Node, Kad)> = (0..3).map(|_| lp2p_server()).collect();
     let first = lp2p_nodes[0].0.listen_addrs_with_peer_id()[0].clone();
     for (_, kad) in &lp2p_nodes[1..] {
         within("lp2p join", kad.add_bootstrap_peer(first.clone())).await.expect("joins");
     }
-    let mut g1 = GoKad::start(&bin).await;
-    let mut g2 = GoKad::start(&bin).await;
+    let mut g1 = GoKad::start(bin).await;
+    let mut g2 = GoKad::start(bin).await;
     // The lp2p nodes add the Go peers (which serve the DHT protocol), and
     // the Go peers learn the lp2p nodes from the same connections.
     within("add g1", lp2p_nodes[0].1.add_bootstrap_peer(g1.addr.parse().expect("addr"))).await.expect("g1 added");
@@ -102,7 +116,7 @@ async fn lp2p_and_go_libp2p_share_one_dht() {
     let value = writer.keypair().public().encode_protobuf();
     within("lp2p put", writer_kad.put_value(key.clone(), value.clone())).await.expect("put");
     let got = g1.ask(&format!("get {}", hex(&key))).await;
-    assert_eq!(got, format!("value {}", hex(&value)), "Go did not get lp2p's record");
+    assert_eq!(got, format!("value {}", hex(&value)), "the foreign peer did not get lp2p's record");
 
     // A value put by Go is got by lp2p.
     let pk = g1.ask("pk").await;
