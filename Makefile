@@ -7,7 +7,7 @@ CARGO ?= cargo
 TARGET_DIR := $(abspath $(or $(CARGO_TARGET_DIR),target))
 LP2P_NODE := examples-c/build/lp2p-node
 
-.PHONY: bench demo demo-rust test check fmt-check clippy header-check cargo-test c-test python-test uniffi-test interop-test
+.PHONY: bench demo demo-rust test check fmt-check clippy header-check cargo-test c-test python-test uniffi-test interop-test discovery-test
 
 demo:
 	examples-c/demo.sh
@@ -16,7 +16,7 @@ demo:
 demo-rust:
 	$(CARGO) run --release -p lp2p --example demo
 
-test: check cargo-test c-test python-test uniffi-test interop-test
+test: check cargo-test c-test python-test uniffi-test interop-test discovery-test
 
 check: fmt-check clippy header-check
 
@@ -56,6 +56,14 @@ uniffi-test:
 # lp2p against go-libp2p, js-libp2p and py-libp2p, both directions.
 interop-test:
 	tests/interop/run.sh
+
+# What cargo-test does not reach: mDNS between network namespaces and from
+# the CLI, the DHT commands of lp2p-node across processes, and the DHT
+# against go-libp2p-kad-dht and js-libp2p's kad-dht.
+discovery-test:
+	tests/mdns-test.sh
+	tests/kad-cli.sh
+	tests/kad-go-interop.sh
 
 # Not part of test: lp2p and rust-libp2p side by side (1 GiB perf runs,
 # dials, the machine's limits); prints a table, writes bench.json.
