@@ -5,8 +5,9 @@
 //!   bench [--quick] [--only SECTION,...]
 //!     --quick   64 MiB transfers, 3 runs, 200 dials (default: 1 GiB, 5 runs, 1,000 dials)
 //!     --only    some of: limits, perf, streams, dials, memory (default: all)
-//!   bench --serve lp2p|rust   (internal) a listener in a child process, whose
-//!                             resident memory the idle-connection run reads
+//!   bench --serve KIND   (internal) a listener in a child process: lp2p or
+//!                        rust (perf, streams, idle memory), limit-plain or
+//!                        limit-sealed (the receiving end of the limits)
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -87,48 +88,61 @@ struct Row {
 
 // ---- the limits ----
 
-async fn tcp_pair() -> (tokio::net::TcpStream, tokio::net::TcpStream) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (a, b) = tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
-    (a.expect("connect"), b.expect("accept").0)
+fn limit_key() -> ring::aead::LessSafeKey {
+    use ring::aead::{CHACHA20_POLY1305, LessSafeKey, UnboundKey};
+    LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, &[7u8; 32]).expect("key"))
 }
 
-/// Plain TCP, or every 64 KiB frame sealed and opened with ChaCha20-Poly1305.
-async fn limit(bytes: u64, encrypt: bool) -> f64 {
-    use ring::aead::{CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
-    let (mut tx, mut rx) = tcp_pair().await;
-    let key = || LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, &[7u8; 32]).expect("key"));
-    let frames = bytes / FRAME as u64;
-    let started = Instant::now();
-    let sender = tokio::spawn(async move {
-        let key = key();
-        let mut buf = vec![0u8; FRAME];
-        for i in 0..frames {
-            if encrypt {
-                buf.truncate(FRAME);
-                let mut nonce = [0u8; 12];
-                nonce[4..].copy_from_slice(&i.to_le_bytes());
-                key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), ring::aead::Aad::empty(), &mut buf)
-                    .expect("seal");
+fn limit_nonce(i: u64) -> ring::aead::Nonce {
+    let mut nonce = [0u8; 12];
+    nonce[4..].copy_from_slice(&i.to_le_bytes());
+    ring::aead::Nonce::assume_unique_for_key(nonce)
+}
+
+/// The receiving end of the limit, in a child process as perf's servers
+/// are: reads the frame count, then the frames (opening each when `encrypt`),
+/// and answers one byte when all have arrived.
+async fn serve_limit(encrypt: bool) -> Box<dyn std::any::Any> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    println!("{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        while let Ok((mut rx, _)) = listener.accept().await {
+            let _ = rx.set_nodelay(true);
+            let key = limit_key();
+            let frames = rx.read_u64().await.expect("frame count");
+            let mut buf = vec![0u8; if encrypt { FRAME + 16 } else { FRAME }];
+            for i in 0..frames {
+                rx.read_exact(&mut buf).await.expect("read");
+                if encrypt {
+                    key.open_in_place(limit_nonce(i), ring::aead::Aad::empty(), &mut buf).expect("open");
+                }
             }
-            tx.write_all(&buf).await.expect("write");
+            rx.write_all(&[1]).await.expect("answer");
         }
     });
-    let key = key();
-    let frame_len = if encrypt { FRAME + 16 } else { FRAME };
-    let mut buf = vec![0u8; frame_len];
+    Box::new(())
+}
+
+/// Plain TCP, or every 64 KiB frame sealed and opened with ChaCha20-Poly1305,
+/// from this process to `server` (`--serve limit-plain|limit-sealed`).
+async fn limit(server: &Server, bytes: u64, encrypt: bool) -> f64 {
+    let mut tx = tokio::net::TcpStream::connect(server.addr.as_str()).await.expect("connect");
+    tx.set_nodelay(true).expect("nodelay");
+    let key = limit_key();
+    let frames = bytes / FRAME as u64;
+    let mut buf = vec![0u8; FRAME];
+    let started = Instant::now();
+    tx.write_u64(frames).await.expect("frame count");
     for i in 0..frames {
-        rx.read_exact(&mut buf).await.expect("read");
         if encrypt {
-            let mut nonce = [0u8; 12];
-            nonce[4..].copy_from_slice(&i.to_le_bytes());
-            key.open_in_place(Nonce::assume_unique_for_key(nonce), ring::aead::Aad::empty(), &mut buf).expect("open");
+            buf.truncate(FRAME);
+            key.seal_in_place_append_tag(limit_nonce(i), ring::aead::Aad::empty(), &mut buf).expect("seal");
         }
+        tx.write_all(&buf).await.expect("write");
     }
-    let time = started.elapsed();
-    sender.await.expect("sender");
-    gbits(frames * FRAME as u64, time)
+    let mut answer = [0u8; 1];
+    tx.read_exact(&mut answer).await.expect("answer");
+    gbits(frames * FRAME as u64, started.elapsed())
 }
 
 // ---- perf ----
@@ -403,7 +417,9 @@ async fn serve(kind: &str) {
             println!("{}", peer.full_addr());
             Box::new(peer)
         }
-        other => panic!("--serve lp2p|rust, not {other}"),
+        "limit-plain" => serve_limit(false).await,
+        "limit-sealed" => serve_limit(true).await,
+        other => panic!("--serve lp2p|rust|limit-plain|limit-sealed, not {other}"),
     };
     let mut sink = Vec::new();
     let _ = tokio::io::stdin().read_to_end(&mut sink).await;
@@ -589,11 +605,13 @@ fn machine() -> String {
 // ---- the sections ----
 
 async fn section_limits(plan: &Plan, table: &mut Table) {
+    let plain_server = Server::spawn("limit-plain").await;
+    let sealed_server = Server::spawn("limit-sealed").await;
     let mut tcp = Vec::new();
     let mut sealed = Vec::new();
     for _ in 0..plan.runs {
-        tcp.push(limit(plan.bytes, false).await);
-        sealed.push(limit(plan.bytes, true).await);
+        tcp.push(limit(&plain_server, plan.bytes, false).await);
+        sealed.push(limit(&sealed_server, plan.bytes, true).await);
     }
     table.push(LIMIT_TCP, "Gbit/s", tcp, false);
     table.push(LIMIT_SEALED, "Gbit/s", sealed, false);
