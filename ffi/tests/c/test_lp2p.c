@@ -237,6 +237,7 @@ static void on_event(void *ud, const lp2p_event *ev) {
       log->listen++;
       break;
     case LP2P_EVENT_KIND_EXPIRED_LISTEN_ADDR:
+    case LP2P_EVENT_KIND_DISCOVERED: /* these nodes run no mDNS */
       break;
     case LP2P_EVENT_KIND_IDENTIFIED:
       snprintf(log->identified_agent, sizeof log->identified_agent, "%s",
