@@ -162,6 +162,21 @@ static lp2p_status load_or_create_key(const char *path, lp2p_keypair **out) {
   return LP2P_STATUS_OK;
 }
 
+/* The key of `path` (created if missing; a fresh one when `path` is NULL) and
+ * its public key bytes (free with lp2p_bytes_free). Returns 0, or 1 after
+ * printing why. */
+static int key_and_public(const char *path, lp2p_keypair **kp, uint8_t **pub, size_t *pub_len) {
+  lp2p_status st = path ? load_or_create_key(path, kp) : lp2p_keypair_generate_ed25519(kp);
+  if (st != LP2P_STATUS_OK) return fail_status(path ? path : "key", st);
+  st = lp2p_keypair_public_key(*kp, pub, pub_len);
+  if (st != LP2P_STATUS_OK) {
+    lp2p_keypair_free(*kp);
+    *kp = NULL;
+    return fail_status("public key", st);
+  }
+  return 0;
+}
+
 /* ---- echo service ---- */
 
 /* One echoed stream. Reading pauses while more than ECHO_PAUSE_BYTES wait
@@ -388,15 +403,9 @@ static int cmd_id(int argc, char **argv) {
     else return fprintf(stderr, "%s", usage_id), 1;
   }
   lp2p_keypair *kp = NULL;
-  lp2p_status st = key ? load_or_create_key(key, &kp) : lp2p_keypair_generate_ed25519(&kp);
-  if (st != LP2P_STATUS_OK) return fail_status(key ? key : "key", st);
   uint8_t *pub = NULL;
   size_t pub_len = 0;
-  st = lp2p_keypair_public_key(kp, &pub, &pub_len);
-  if (st != LP2P_STATUS_OK) {
-    lp2p_keypair_free(kp);
-    return fail_status("public key", st);
-  }
+  if (key_and_public(key, &kp, &pub, &pub_len)) return 1;
   int failed = start_with(NULL, 0, NULL, kp, 1);
   lp2p_keypair_free(kp);
   if (failed) {
@@ -404,7 +413,7 @@ static int cmd_id(int argc, char **argv) {
     return 1;
   }
   lp2p_string_list *protocols = NULL;
-  st = lp2p_node_protocols(node, &protocols);
+  lp2p_status st = lp2p_node_protocols(node, &protocols);
   if (st != LP2P_STATUS_OK) {
     lp2p_bytes_free(pub, pub_len);
     return fail_status("protocols", st);
@@ -1320,15 +1329,9 @@ static int cmd_dht(int argc, char **argv) {
   if (n_pos == 2 && strcmp(sub, "put")) return fprintf(stderr, "%s", usage_dht), 1;
 
   lp2p_keypair *kp = NULL;
-  lp2p_status st = key_path ? load_or_create_key(key_path, &kp) : lp2p_keypair_generate_ed25519(&kp);
-  if (st != LP2P_STATUS_OK) return fail_status(key_path ? key_path : "key", st);
   uint8_t *pub = NULL;
   size_t pub_len = 0;
-  st = lp2p_keypair_public_key(kp, &pub, &pub_len);
-  if (st != LP2P_STATUS_OK) {
-    lp2p_keypair_free(kp);
-    return fail_status("public key", st);
-  }
+  if (key_and_public(key_path, &kp, &pub, &pub_len)) return 1;
   if (n_listen == 0) listen[n_listen++] = "/ip4/127.0.0.1/tcp/0";
   int failed = start_with(listen, n_listen, NULL, kp, 1);
   lp2p_keypair_free(kp);
@@ -1360,6 +1363,7 @@ static int cmd_dht(int argc, char **argv) {
   if (key_len < 0) return fail("bad KEY (hex: needs an even number of hex digits; at most 64 KiB)");
 
   int rc = 0;
+  lp2p_status st;
   if (!strcmp(sub, "put")) {
     if (value_len < 0) return fail("put needs a VALUE (text, or hex:...)");
     size_t stored = 0;
