@@ -234,6 +234,15 @@ typedef enum lp2p_event_kind {
    * `listen_addrs`; they are in the peer store, so it can be dialed by ID.
    */
   LP2P_EVENT_KIND_DISCOVERED = 6,
+  /**
+   * `address` was confirmed as an external address (by AutoNAT, or added
+   * with `lp2p_node_add_external_addr`); it is now announced to peers.
+   */
+  LP2P_EVENT_KIND_EXTERNAL_ADDR_CONFIRMED = 7,
+  /**
+   * `address` is no longer a confirmed external address.
+   */
+  LP2P_EVENT_KIND_EXTERNAL_ADDR_EXPIRED = 8,
 } lp2p_event_kind;
 
 /**

@@ -105,6 +105,11 @@ pub enum lp2p_event_kind {
     /// Discovery (mDNS) found `peer_id`, or new addresses of it, in
     /// `listen_addrs`; they are in the peer store, so it can be dialed by ID.
     Discovered = 6,
+    /// `address` was confirmed as an external address (by AutoNAT, or added
+    /// with `lp2p_node_add_external_addr`); it is now announced to peers.
+    ExternalAddrConfirmed = 7,
+    /// `address` is no longer a confirmed external address.
+    ExternalAddrExpired = 8,
 }
 
 /// One event. Everything it points to is borrowed: valid only during the
@@ -213,6 +218,16 @@ fn deliver_event(gate: &EventGate, event: Event) {
             c.kind = lp2p_event_kind::Discovered;
             c.peer_id = peer.as_ptr();
             c.listen_addrs = &listen;
+        }
+        Event::ExternalAddrConfirmed { addr: a } => {
+            addr = to_cstring(&a.to_string());
+            c.kind = lp2p_event_kind::ExternalAddrConfirmed;
+            c.address = addr.as_ptr();
+        }
+        Event::ExternalAddrExpired { addr: a } => {
+            addr = to_cstring(&a.to_string());
+            c.kind = lp2p_event_kind::ExternalAddrExpired;
+            c.address = addr.as_ptr();
         }
     }
     // SAFETY: C callback with its own userdata; `c` and its strings live until it returns.

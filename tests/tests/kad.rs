@@ -254,6 +254,62 @@ async fn client_mode_does_not_serve_and_bare_ids_are_dialed_through_the_dht() {
     assert!(matches!(refused, Err(KadError::NotADhtPeer(_))), "{refused:?}");
 }
 
+/// `Mode::Auto`: a client until the node has a confirmed external address,
+/// then a server that its peers put in their tables (identify push), and a
+/// client again when the address is withdrawn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_mode_serves_while_the_node_has_a_confirmed_external_address() {
+    let nodes = network(3).await;
+    let node = memory_node();
+    let auto = node.kad(Config { mode: Mode::Auto, ..server_config() });
+    assert_eq!(Config::default().mode, Mode::Auto);
+    assert!(!auto.is_server());
+    within("join", auto.add_bootstrap_peer(addr_of(&nodes[0].0))).await.expect("joins");
+    assert!(!node.protocols().iter().any(|p| p == kad::PROTOCOL));
+    assert!(!nodes[0].1.routing_table().contains(&node.peer_id()));
+
+    let mut events = node.events();
+    let external: Multiaddr = "/ip4/203.0.113.7/tcp/4001".parse().expect("valid");
+    assert!(node.add_external_address(external.clone()));
+    assert!(!node.add_external_address(external.clone()), "added twice");
+    assert_eq!(node.external_addrs(), vec![external.clone()]);
+    let confirmed = within("confirmed event", async {
+        loop {
+            match events.next().await {
+                Some(lp2p::Event::ExternalAddrConfirmed { addr }) => return addr,
+                Some(_) => {}
+                None => panic!("events ended"),
+            }
+        }
+    })
+    .await;
+    assert_eq!(confirmed, external);
+    within("server mode", wait_until(|| auto.is_server())).await;
+    assert!(node.protocols().iter().any(|p| p == kad::PROTOCOL));
+    // The peer learns it through identify push: the node enters its table,
+    // and the external address is among the node's announced addresses.
+    within("in the peer's table", wait_until(|| nodes[0].1.routing_table().contains(&node.peer_id()))).await;
+    let seen = nodes[0].0.peer_info(&node.peer_id()).expect("known");
+    assert!(seen.addrs.contains(&external), "{:?}", seen.addrs);
+
+    assert!(node.remove_external_address(&external));
+    assert!(!node.remove_external_address(&external));
+    within("client mode again", wait_until(|| !auto.is_server())).await;
+    assert!(!node.protocols().iter().any(|p| p == kad::PROTOCOL));
+    // A node configured as a client stays one whatever its addresses.
+    let client = memory_node();
+    let client_kad = client.kad(Config { mode: Mode::Client, ..server_config() });
+    client.add_external_address(external);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!client_kad.is_server());
+}
+
+async fn wait_until(mut done: impl FnMut() -> bool) {
+    while !done() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The scale test: `LP2P_KAD_NODES` nodes (default 1000) on the memory
 /// transport; lookups from random nodes for random others all succeed, and
 /// the median hop count stays within log2(N).

@@ -412,6 +412,14 @@ fn event_dict(py: Python<'_>, event: lp2p::Event) -> PyResult<Py<PyAny>> {
             dict.set_item("peer", peer.to_string())?;
             dict.set_item("addrs", strings(&addrs))?;
         }
+        lp2p::Event::ExternalAddrConfirmed { addr } => {
+            dict.set_item("type", "external_addr_confirmed")?;
+            dict.set_item("addr", addr.to_string())?;
+        }
+        lp2p::Event::ExternalAddrExpired { addr } => {
+            dict.set_item("type", "external_addr_expired")?;
+            dict.set_item("addr", addr.to_string())?;
+        }
     }
     dict.into_py_any(py)
 }

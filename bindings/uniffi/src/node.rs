@@ -79,6 +79,10 @@ pub enum NodeEvent {
     },
     /// Discovery (mDNS) found a peer, or new addresses of it (now in the peer store).
     Discovered { peer_id: String, addresses: Vec<String> },
+    /// An external address was confirmed (by AutoNAT, or added by the application).
+    ExternalAddrConfirmed { address: String },
+    /// An external address is no longer confirmed.
+    ExternalAddrExpired { address: String },
 }
 
 impl From<lp2p::Event> for NodeEvent {
@@ -110,6 +114,10 @@ impl From<lp2p::Event> for NodeEvent {
                 peer_id: peer.to_string(),
                 addresses: addrs.iter().map(ToString::to_string).collect(),
             },
+            lp2p::Event::ExternalAddrConfirmed { addr } => {
+                NodeEvent::ExternalAddrConfirmed { address: addr.to_string() }
+            }
+            lp2p::Event::ExternalAddrExpired { addr } => NodeEvent::ExternalAddrExpired { address: addr.to_string() },
         }
     }
 }

@@ -396,6 +396,33 @@ impl Node {
         self.swarm().add_addresses(peer, addrs, ttl);
     }
 
+    /// Addresses others can reach this node on, as confirmed by AutoNAT or
+    /// by [`Node::add_external_address`]; announced in identify and in the
+    /// signed peer record.
+    pub fn external_addrs(&self) -> Vec<Multiaddr> {
+        self.swarm().external_addrs()
+    }
+
+    /// Declares `addr` (e.g. a port forwarded on the router, or a public IP
+    /// known from configuration) a confirmed external address. Returns
+    /// whether it is new. A DHT in `Mode::Auto` turns to server mode.
+    pub fn add_external_address(&self, addr: Multiaddr) -> bool {
+        let _guard = self.inner.handle.enter();
+        self.swarm().add_external_address(addr)
+    }
+
+    /// Removes a confirmed external address. Returns whether it was one.
+    pub fn remove_external_address(&self, addr: &Multiaddr) -> bool {
+        let _guard = self.inner.handle.enter();
+        self.swarm().remove_external_address(addr)
+    }
+
+    /// Addresses worth testing for reachability: listen addresses translated
+    /// to the IPs peers observed us on, then the listen addresses.
+    pub fn external_addr_candidates(&self) -> Vec<Multiaddr> {
+        self.swarm().external_addr_candidates()
+    }
+
     /// A new subscription to the node's events, from now on.
     pub fn events(&self) -> Events {
         Events { rx: self.swarm().subscribe() }

@@ -39,12 +39,24 @@ pub type RawStream = Negotiated<yamux::YamuxStream>;
 /// A user's handler for inbound streams of one protocol.
 pub type Handler = Arc<dyn Fn(PeerId, String, RawStream) -> BoxFuture + Send + Sync>;
 
+/// A built-in protocol's handler for inbound streams that also needs the
+/// connection's remote address (AutoNAT compares it with the addresses it is
+/// asked to dial).
+pub type ConnHandler = Arc<dyn Fn(PeerId, Multiaddr, RawStream) -> BoxFuture + Send + Sync>;
+
 /// The future a handler returns.
 pub type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Finds addresses of a peer the peer store does not know (a DHT's
 /// find-peer): asked by `new_stream` and dialing by peer ID, after the peer store.
 pub type PeerRouter = Arc<dyn Fn(PeerId) -> Pin<Box<dyn Future<Output = Vec<Multiaddr>> + Send>> + Send + Sync>;
+
+/// Peers whose observation of our address we remember (identify's
+/// `observedAddr`); the oldest is forgotten first.
+const MAX_OBSERVERS: usize = 256;
+
+/// Confirmed external addresses we keep (the user's and AutoNAT's).
+const MAX_EXTERNAL_ADDRS: usize = 32;
 
 /// How long learned addresses stay in the peer store.
 const ADDRESS_TTL: Duration = Duration::from_secs(60 * 60);
@@ -149,6 +161,17 @@ pub enum Event {
         /// The addresses found, without `/p2p/`.
         addrs: Vec<Multiaddr>,
     },
+    /// An address others can reach us on was confirmed (by AutoNAT, or added
+    /// by the application); it is now announced in identify and our peer record.
+    ExternalAddrConfirmed {
+        /// The address, without `/p2p/`.
+        addr: Multiaddr,
+    },
+    /// A confirmed external address is no longer confirmed.
+    ExternalAddrExpired {
+        /// The address, without `/p2p/`.
+        addr: Multiaddr,
+    },
 }
 
 /// A live connection.
@@ -190,11 +213,16 @@ pub struct Swarm {
     peer_id: PeerId,
     config: Config,
     handlers: RwLock<HashMap<String, Handler>>,
+    conn_handlers: RwLock<HashMap<String, ConnHandler>>,
     peer_router: RwLock<Option<PeerRouter>>,
     connections: Mutex<HashMap<PeerId, Vec<Connection>>>,
     peerstore: Mutex<PeerStore>,
     listeners: Mutex<Vec<ListenerEntry>>,
     signed_record: Mutex<SignedRecords>,
+    /// Confirmed external addresses, oldest first.
+    external: Mutex<Vec<Multiaddr>>,
+    /// What each peer last observed as our address, oldest observation first.
+    observed: Mutex<Vec<(PeerId, Multiaddr)>>,
     events: broadcast::Sender<Event>,
     pending_incoming: Arc<Semaphore>,
     shutdown: CancellationToken,
@@ -216,11 +244,14 @@ impl Swarm {
             peer_id: keypair.public().to_peer_id(),
             keypair,
             handlers: RwLock::new(HashMap::new()),
+            conn_handlers: RwLock::new(HashMap::new()),
             peer_router: RwLock::new(None),
             connections: Mutex::new(HashMap::new()),
             peerstore: Mutex::new(PeerStore::new(config.max_peers)),
             listeners: Mutex::new(Vec::new()),
             signed_record: Mutex::new(SignedRecords::default()),
+            external: Mutex::new(Vec::new()),
+            observed: Mutex::new(Vec::new()),
             events,
             pending_incoming: Arc::new(Semaphore::new(config.max_pending_incoming)),
             shutdown: CancellationToken::new(),
@@ -379,10 +410,44 @@ impl Swarm {
         {
             return Ok(peer);
         }
-        self.dial_new(addr, expected).await
+        Ok(self.dial_new(addr, expected).await?.0)
     }
 
-    async fn dial_new(self: &Arc<Self>, addr: &Multiaddr, expected: Option<PeerId>) -> Result<PeerId, SwarmError> {
+    /// Dials `addr` on a new connection (never an existing one) and opens a
+    /// stream for `protocol` on it: AutoNAT's dial-back, which must prove
+    /// that this very address is reachable. The caller closes the
+    /// connection with [`Swarm::close_connection`].
+    pub(crate) async fn dial_back(
+        self: &Arc<Self>,
+        addr: &Multiaddr,
+        peer: Option<PeerId>,
+        protocol: &str,
+    ) -> Result<(ConnectionId, RawStream), SwarmError> {
+        if self.is_shut_down() {
+            return Err(SwarmError::Shutdown);
+        }
+        let (remote, id) = self.dial_new(addr, peer).await?;
+        let control = lock(&self.connections)
+            .get(&remote)
+            .and_then(|list| list.iter().find(|c| c.id == id).map(|c| c.control.clone()));
+        let Some(control) = control else {
+            // It closed between the handshake and now.
+            return Err(SwarmError::Io(std::io::ErrorKind::NotConnected.into()));
+        };
+        match self.open_on(&control, protocol).await {
+            Ok(stream) => Ok((id, stream)),
+            Err(e) => {
+                self.close_connection(id).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn dial_new(
+        self: &Arc<Self>,
+        addr: &Multiaddr,
+        expected: Option<PeerId>,
+    ) -> Result<(PeerId, ConnectionId), SwarmError> {
         let raw = match tokio::time::timeout(self.config.dial_timeout, transport::dial(addr)).await {
             Ok(result) => result?,
             Err(_) => return Err(SwarmError::Timeout(Step::Connect)),
@@ -397,8 +462,8 @@ impl Swarm {
             return Err(SwarmError::DialSelf);
         }
         let peer = up.peer;
-        self.register(up, remote, true)?;
-        Ok(peer)
+        let id = self.register(up, remote, true)?;
+        Ok((peer, id))
     }
 
     /// A live connection to `peer`, if any (the newest).
@@ -491,7 +556,12 @@ impl Swarm {
 
     // ---- connection lifecycle ----
 
-    fn register(self: &Arc<Self>, up: upgrade::Upgraded, remote: Multiaddr, outbound: bool) -> Result<(), SwarmError> {
+    fn register(
+        self: &Arc<Self>,
+        up: upgrade::Upgraded,
+        remote: Multiaddr,
+        outbound: bool,
+    ) -> Result<ConnectionId, SwarmError> {
         let upgrade::Upgraded { peer, public_key, control, incoming, remote_offered_muxers } = up;
         // Two lp2p nodes both offer muxers, and then only the dialer waits, so
         // they never wait on each other.
@@ -537,7 +607,7 @@ impl Swarm {
         self.tasks.spawn(async move { swarm.serve_connection(peer, conn, incoming).await });
         let swarm = Arc::clone(self);
         self.tasks.spawn(async move { swarm.identify_peer(peer).await });
-        Ok(())
+        Ok(id)
     }
 
     /// Accepts the remote's streams until the connection ends, then cleans up.
@@ -574,6 +644,10 @@ impl Swarm {
             identify::PUSH_PROTOCOL.to_string(),
             perf::PROTOCOL.to_string(),
         ];
+        let mut builtin: Vec<String> =
+            self.conn_handlers.read().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect();
+        builtin.sort();
+        protocols.extend(builtin);
         let handlers = self.handlers.read().unwrap_or_else(|p| p.into_inner());
         let mut user: Vec<String> = handlers.keys().cloned().collect();
         user.sort();
@@ -637,6 +711,10 @@ impl Swarm {
                 _ => tracing::debug!(%peer, "identify push failed"),
             },
             _ => {
+                let conn_handler = self.conn_handlers.read().unwrap_or_else(|p| p.into_inner()).get(&protocol).cloned();
+                if let Some(handler) = conn_handler {
+                    return handler(peer, observed, stream).await;
+                }
                 let handler = self.handlers.read().unwrap_or_else(|p| p.into_inner()).get(&protocol).cloned();
                 match handler {
                     Some(handler) => handler(peer, protocol, stream).await,
@@ -651,6 +729,13 @@ impl Swarm {
     /// Sets the handler for inbound streams of `protocol`, replacing any.
     pub fn set_stream_handler(self: &Arc<Self>, protocol: String, handler: Handler) {
         self.handlers.write().unwrap_or_else(|p| p.into_inner()).insert(protocol, handler);
+        self.push_identify_to_all();
+    }
+
+    /// Sets a built-in protocol's handler, which also gets the connection's
+    /// remote address. It takes precedence over a user handler of the same protocol.
+    pub(crate) fn set_connection_handler(self: &Arc<Self>, protocol: &str, handler: ConnHandler) {
+        self.conn_handlers.write().unwrap_or_else(|p| p.into_inner()).insert(protocol.to_string(), handler);
         self.push_identify_to_all();
     }
 
@@ -670,8 +755,13 @@ impl Swarm {
             return Err(SwarmError::Shutdown);
         }
         let conn = self.connection_or_dial(peer).await?;
+        self.open_on(&conn.control, protocol).await
+    }
+
+    /// Opens a stream on one connection and negotiates `protocol` on it.
+    async fn open_on(&self, control: &yamux::Control, protocol: &str) -> Result<RawStream, SwarmError> {
         let limit = self.config.stream_timeout;
-        let stream = match tokio::time::timeout(limit, conn.control.open_stream()).await {
+        let stream = match tokio::time::timeout(limit, control.open_stream()).await {
             Ok(result) => result?,
             Err(_) => return Err(SwarmError::Timeout(Step::OpenStream)),
         };
@@ -715,7 +805,7 @@ impl Swarm {
             public_key: self.keypair.public(),
             protocol_version: self.config.protocol_version.clone(),
             agent_version: self.config.agent_version.clone(),
-            listen_addrs: self.listen_addrs(),
+            listen_addrs: self.advertised_addrs(),
             observed_addr: observed,
             protocols: self.supported_protocols(),
             signed_peer_record: None,
@@ -723,7 +813,7 @@ impl Swarm {
     }
 
     fn refresh_signed_record(&self) {
-        let record = PeerRecord::new(&self.keypair, self.listen_addrs());
+        let record = PeerRecord::new(&self.keypair, self.advertised_addrs());
         let sealed = (record.to_signed_envelope(&self.keypair), record.to_legacy_signed_envelope(&self.keypair));
         let records = match sealed {
             (Ok(standard), Ok(legacy)) => SignedRecords { standard: Some(standard), legacy: Some(legacy) },
@@ -760,7 +850,12 @@ impl Swarm {
             outcome = result => outcome,
         };
         match outcome {
-            Ok(info) => Arc::clone(&self).record_identify(peer, info),
+            Ok(info) => {
+                if let Some(observed) = &info.observed_addr {
+                    self.record_observed(peer, observed.clone());
+                }
+                Arc::clone(&self).record_identify(peer, info)
+            }
             Err(e) => tracing::debug!(%peer, error = %e, "identify failed"),
         }
     }
@@ -839,6 +934,113 @@ impl Swarm {
         });
     }
 
+    // ---- external addresses ----
+
+    /// What we announce in identify and our peer record: listen addresses,
+    /// then confirmed external addresses.
+    fn advertised_addrs(&self) -> Vec<Multiaddr> {
+        let mut addrs = self.listen_addrs();
+        for addr in lock(&self.external).iter() {
+            if !addrs.contains(addr) {
+                addrs.push(addr.clone());
+            }
+        }
+        addrs
+    }
+
+    /// Remembers what `peer` saw as our address (identify's `observedAddr`).
+    fn record_observed(&self, peer: PeerId, addr: Multiaddr) {
+        let mut observed = lock(&self.observed);
+        observed.retain(|(p, _)| *p != peer);
+        if observed.len() >= MAX_OBSERVERS {
+            observed.remove(0);
+        }
+        observed.push((peer, transport::without_p2p(&addr)));
+    }
+
+    /// Addresses others may reach us on, to be tested (by AutoNAT): our
+    /// listen addresses translated to each IP peers observed us on (most
+    /// observers first), then the listen addresses themselves. The observed
+    /// port is not used: without port reuse it is the port of our outbound
+    /// connection, on which nothing listens.
+    pub fn external_addr_candidates(&self) -> Vec<Multiaddr> {
+        let listen = self.listen_addrs();
+        let mut by_ip: Vec<(Protocol, usize)> = Vec::new();
+        for (_, addr) in lock(&self.observed).iter() {
+            let Some(ip) = addr.iter().next().filter(|p| matches!(p, Protocol::Ip4(_) | Protocol::Ip6(_))) else {
+                continue;
+            };
+            match by_ip.iter_mut().find(|(known, _)| *known == ip) {
+                Some((_, count)) => *count += 1,
+                None => by_ip.push((ip, 1)),
+            }
+        }
+        // Stable: equally observed IPs keep the order they were first seen in.
+        by_ip.sort_by(|a, b| b.1.cmp(&a.1));
+        let mut out: Vec<Multiaddr> = Vec::new();
+        for (ip, _) in &by_ip {
+            for addr in &listen {
+                if let Some(translated) = translate(addr, ip)
+                    && !out.contains(&translated)
+                {
+                    out.push(translated);
+                }
+            }
+        }
+        for addr in listen {
+            if !out.contains(&addr) {
+                out.push(addr);
+            }
+        }
+        out
+    }
+
+    /// Confirmed external addresses (without `/p2p/`).
+    pub fn external_addrs(&self) -> Vec<Multiaddr> {
+        lock(&self.external).clone()
+    }
+
+    /// Adds a confirmed external address (AutoNAT's verdict, or the
+    /// application's word): announced in identify and in our peer record.
+    /// Returns whether it is new. At most [`MAX_EXTERNAL_ADDRS`] are kept;
+    /// the oldest goes first.
+    pub fn add_external_address(self: &Arc<Self>, addr: Multiaddr) -> bool {
+        let addr = transport::without_p2p(&addr);
+        let expired = {
+            let mut external = lock(&self.external);
+            if external.contains(&addr) {
+                return false;
+            }
+            let expired = (external.len() >= MAX_EXTERNAL_ADDRS).then(|| external.remove(0));
+            external.push(addr.clone());
+            expired
+        };
+        if let Some(old) = expired {
+            self.emit(Event::ExternalAddrExpired { addr: old });
+        }
+        self.emit(Event::ExternalAddrConfirmed { addr });
+        self.refresh_signed_record();
+        self.push_identify_to_all();
+        true
+    }
+
+    /// Removes a confirmed external address. Returns whether it was one.
+    pub fn remove_external_address(self: &Arc<Self>, addr: &Multiaddr) -> bool {
+        let addr = transport::without_p2p(addr);
+        let removed = {
+            let mut external = lock(&self.external);
+            let before = external.len();
+            external.retain(|a| *a != addr);
+            external.len() != before
+        };
+        if removed {
+            self.emit(Event::ExternalAddrExpired { addr });
+            self.refresh_signed_record();
+            self.push_identify_to_all();
+        }
+        removed
+    }
+
     // ---- peer store ----
 
     /// What the peer store knows of `peer`.
@@ -877,5 +1079,83 @@ impl Swarm {
         if tokio::time::timeout(limit, self.tasks.wait()).await.is_err() {
             tracing::debug!("some tasks outlived the shutdown grace period");
         }
+    }
+}
+
+/// `addr` with its IP replaced by `ip` (same IP version), if it starts with one.
+fn translate(addr: &Multiaddr, ip: &Protocol) -> Option<Multiaddr> {
+    let mut parts = addr.iter();
+    let first = parts.next()?;
+    let same_version =
+        matches!((&first, ip), (Protocol::Ip4(_), Protocol::Ip4(_)) | (Protocol::Ip6(_), Protocol::Ip6(_)));
+    same_version.then(|| std::iter::once(ip.clone()).chain(parts).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer() -> PeerId {
+        Keypair::generate_ed25519().public().to_peer_id()
+    }
+
+    fn addr(s: &str) -> Multiaddr {
+        s.parse().expect("valid multiaddr")
+    }
+
+    #[test]
+    fn translation_keeps_the_ip_version_and_the_rest() {
+        let listen = addr("/ip4/127.0.0.1/tcp/4001");
+        assert_eq!(
+            translate(&listen, &Protocol::Ip4("198.51.100.1".parse().expect("ip"))),
+            Some(addr("/ip4/198.51.100.1/tcp/4001"))
+        );
+        assert_eq!(translate(&listen, &Protocol::Ip6("2001:db8::1".parse().expect("ip"))), None);
+        assert_eq!(translate(&addr("/memory/5"), &Protocol::Ip4("198.51.100.1".parse().expect("ip"))), None);
+    }
+
+    #[tokio::test]
+    async fn candidates_are_listen_addresses_at_observed_ips_most_observed_first() {
+        let swarm = Swarm::new(Keypair::generate_ed25519(), Config::default());
+        let bound = swarm.listen(&addr("/ip4/127.0.0.1/tcp/0")).expect("listens");
+        let Some(Protocol::Tcp(port)) = bound.iter().nth(1) else { panic!("tcp address: {bound}") };
+        assert_eq!(swarm.external_addr_candidates(), vec![bound.clone()]);
+        let (a, b, c) = (peer(), peer(), peer());
+        swarm.record_observed(a, addr("/ip4/203.0.113.5/tcp/50000"));
+        swarm.record_observed(b, addr("/ip4/198.51.100.1/tcp/50001"));
+        swarm.record_observed(c, addr("/ip4/198.51.100.1/tcp/50002"));
+        // A peer's newer observation replaces its older one.
+        swarm.record_observed(a, addr(&format!("/ip4/203.0.113.5/tcp/50003/p2p/{a}")));
+        assert_eq!(
+            swarm.external_addr_candidates(),
+            vec![
+                addr(&format!("/ip4/198.51.100.1/tcp/{port}")),
+                addr(&format!("/ip4/203.0.113.5/tcp/{port}")),
+                bound.clone()
+            ]
+        );
+        // Observers are bounded.
+        for _ in 0..MAX_OBSERVERS + 10 {
+            swarm.record_observed(peer(), addr("/ip4/192.0.2.9/tcp/1"));
+        }
+        assert_eq!(lock(&swarm.observed).len(), MAX_OBSERVERS);
+        swarm.shutdown(Duration::from_secs(1)).await;
+    }
+
+    #[tokio::test]
+    async fn external_addresses_are_announced_and_bounded() {
+        let swarm = Swarm::new(Keypair::generate_ed25519(), Config::default());
+        let mut events = swarm.subscribe();
+        let first = addr("/ip4/203.0.113.1/tcp/1");
+        assert!(swarm.add_external_address(first.clone()));
+        assert!(matches!(events.try_recv(), Ok(Event::ExternalAddrConfirmed { addr }) if addr == first));
+        assert!(swarm.local_identify_info(None).listen_addrs.contains(&first));
+        for i in 2..=MAX_EXTERNAL_ADDRS as u16 + 1 {
+            swarm.add_external_address(addr(&format!("/ip4/203.0.113.1/tcp/{i}")));
+        }
+        assert_eq!(swarm.external_addrs().len(), MAX_EXTERNAL_ADDRS);
+        assert!(!swarm.external_addrs().contains(&first), "the oldest went first");
+        assert!(!swarm.remove_external_address(&first));
+        swarm.shutdown(Duration::from_secs(1)).await;
     }
 }

@@ -238,6 +238,8 @@ static void on_event(void *ud, const lp2p_event *ev) {
       break;
     case LP2P_EVENT_KIND_EXPIRED_LISTEN_ADDR:
     case LP2P_EVENT_KIND_DISCOVERED: /* these nodes run no mDNS */
+    case LP2P_EVENT_KIND_EXTERNAL_ADDR_CONFIRMED:
+    case LP2P_EVENT_KIND_EXTERNAL_ADDR_EXPIRED:
       break;
     case LP2P_EVENT_KIND_IDENTIFIED:
       snprintf(log->identified_agent, sizeof log->identified_agent, "%s",

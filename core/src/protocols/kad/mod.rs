@@ -32,6 +32,7 @@ pub mod store;
 pub mod validator;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -66,6 +67,9 @@ pub enum Mode {
     Client,
     /// Serves the protocol; other peers put us in their routing tables.
     Server,
+    /// Server while the node has a confirmed external address (confirmed by
+    /// AutoNAT, or added with `Node::add_external_address`), client otherwise.
+    Auto,
 }
 
 /// The DHT's configuration.
@@ -73,8 +77,8 @@ pub enum Mode {
 pub struct Config {
     /// The protocol ID (e.g. `/ipfs/lan/kad/1.0.0` for a LAN DHT).
     pub protocol: String,
-    /// Client or server. Default: client (lp2p has no AutoNAT to confirm a
-    /// public address yet, so server mode is chosen by configuration).
+    /// Client, server, or automatic. Default: automatic (server only while
+    /// the node has a confirmed external address).
     pub mode: Mode,
     /// The bucket size and replication parameter.
     pub k: usize,
@@ -105,7 +109,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             protocol: PROTOCOL.to_string(),
-            mode: Mode::Client,
+            mode: Mode::Auto,
             k: 20,
             alpha: 3,
             request_timeout: Duration::from_secs(10),
@@ -205,6 +209,8 @@ struct Shared {
     provided: Mutex<HashMap<Vec<u8>, Instant>>,
     stats: Mutex<Stats>,
     inbound: Arc<Semaphore>,
+    /// Whether we serve the protocol now (fixed unless the mode is `Auto`).
+    serving: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -213,6 +219,31 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Shared {
+    /// Starts or stops serving the protocol as the mode and the node's
+    /// confirmed external addresses say. Setting or removing the handler
+    /// pushes identify, so peers add us to (or drop us from) their tables.
+    fn update_serving(self: &Arc<Self>, node: &Node) {
+        let serve = match self.config.mode {
+            Mode::Client => false,
+            Mode::Server => true,
+            Mode::Auto => !node.external_addrs().is_empty(),
+        };
+        if self.serving.swap(serve, Ordering::SeqCst) == serve {
+            return;
+        }
+        if serve {
+            // The handler holds only the DHT state, never the node (which owns the handler).
+            let served = Arc::clone(self);
+            node.set_stream_handler(&self.config.protocol, move |stream| {
+                let shared = Arc::clone(&served);
+                async move { serve_stream(shared, stream).await }
+            });
+        } else {
+            node.remove_stream_handler(&self.config.protocol);
+        }
+        tracing::debug!(serve, "kad: mode changed");
+    }
+
     fn closer_peers(&self, key: &[u8], exclude: &PeerId) -> Vec<KadPeer> {
         let target = Key::from_bytes(key);
         lock(&self.table)
@@ -326,16 +357,10 @@ impl Kad {
             provided: Mutex::new(HashMap::new()),
             stats: Mutex::new(Stats::default()),
             inbound: Arc::new(Semaphore::new(config.max_inbound_streams.max(1))),
+            serving: AtomicBool::new(false),
             config,
         });
-        if shared.config.mode == Mode::Server {
-            // The handler holds only the DHT state, never the node (which owns the handler).
-            let served = Arc::clone(&shared);
-            node.set_stream_handler(&shared.config.protocol.clone(), move |stream| {
-                let shared = Arc::clone(&served);
-                async move { serve_stream(shared, stream).await }
-            });
-        }
+        shared.update_serving(&node);
         // Peers identified before we started.
         for peer in node.known_peers() {
             if let Some(info) = node.peer_info(&peer) {
@@ -364,6 +389,12 @@ impl Kad {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.inner.shared.config
+    }
+
+    /// Whether the DHT serves the protocol now (server mode); with
+    /// [`Mode::Auto`] this follows the node's confirmed external addresses.
+    pub fn is_server(&self) -> bool {
+        self.inner.shared.serving.load(Ordering::SeqCst)
     }
 
     /// Peers in the routing table.
@@ -493,6 +524,7 @@ async fn background(node: Node, shared: Arc<Shared>, mut events: crate::node::Ev
         tokio::select! {
             event = events.next() => match event {
                 Some(Event::Identified { peer, info }) => shared.on_identified(peer, &info.protocols, &info.listen_addrs),
+                Some(Event::ExternalAddrConfirmed { .. } | Event::ExternalAddrExpired { .. }) => shared.update_serving(&ops.node),
                 Some(_) => {}
                 None => return, // the node is gone
             },
