@@ -2,7 +2,9 @@
  * lp2p-node: a libp2p node on the command line, written on include/lp2p.h.
  *
  *   lp2p-node id     [--key FILE] [--json]
- *   lp2p-node listen [--listen MULTIADDR]... [--key FILE] [--seconds N] [--mdns] [--json]
+ *   lp2p-node listen [--listen MULTIADDR]... [--key FILE] [--seconds N] [--mdns]
+ *                    [--dht-server | --dht-auto] [--bootstrap MULTIADDR]...
+ *                    [--external-addr MULTIADDR]... [--json]
  *   lp2p-node discover [--listen MULTIADDR]... [--seconds N] [--count K] [--json]
  *   lp2p-node ping   MULTIADDR [--count N] [--json]
  *   lp2p-node echo   MULTIADDR [--bytes N] [--streams K] [--json]
@@ -47,7 +49,7 @@ static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static volatile sig_atomic_t stop;
 static int use_mdns; /* --mdns: start nodes with mDNS discovery */
 static lp2p_kad *kad;  /* the DHT, if started; freed by finish() before the node */
-static int dht_join(int server, const char **boot, int n_boot);
+static int dht_join(int mode, const char **boot, int n_boot);
 
 /* ---- output ---- */
 
@@ -441,15 +443,22 @@ static int cmd_id(int argc, char **argv) {
 }
 
 static const char *usage_listen =
-    "usage: lp2p-node listen [--listen MULTIADDR]... [--key FILE] [--seconds N] [--mdns] [--dht-server]\n"
-    "                        [--bootstrap MULTIADDR]... [--json]\n"
+    "usage: lp2p-node listen [--listen MULTIADDR]... [--key FILE] [--seconds N] [--mdns]\n"
+    "                        [--dht-server | --dht-auto] [--bootstrap MULTIADDR]...\n"
+    "                        [--external-addr MULTIADDR]... [--json]\n"
     "Serves ping, identify, /perf/1.0.0, /echo/1.0.0 and /chat/1.0.0 until SIGINT/SIGTERM or N seconds.\n"
     "--listen MULTIADDR  address to listen on (repeatable; default /ip4/127.0.0.1/tcp/0)\n"
     "--key FILE          the key file (created if it does not exist)\n"
     "--mdns              announce this node and find others by mDNS (prints \"discovered\" lines)\n"
     "--dht-server        serve the Kademlia DHT (/ipfs/kad/1.0.0) for `lp2p-node dht` and other peers\n"
+    "--dht-auto          run the DHT in automatic mode: a server while this node has a confirmed\n"
+    "                    external address, a client otherwise\n"
     "--bootstrap MULTIADDR  join the DHT through this peer (repeatable; implies the DHT, client mode\n"
-    "                    unless --dht-server)\n";
+    "                    unless --dht-server or --dht-auto)\n"
+    "--external-addr MULTIADDR  declare an address others reach this node on (repeatable; e.g. a\n"
+    "                    forwarded port): announced to peers, and it makes --dht-auto serve\n"
+    "Prints \"external_addr_confirmed\" / \"external_addr_expired\" lines as the node's external\n"
+    "addresses change.\n";
 
 /* Peers found by mDNS so far (distinct, up to 64 remembered). */
 static char discovered_peers[64][128];
@@ -482,6 +491,20 @@ static void on_listen_event(void *ud, const lp2p_event *ev) {
     print_discovered(ev);
     return;
   }
+  if (ev->kind == LP2P_EVENT_KIND_EXTERNAL_ADDR_CONFIRMED || ev->kind == LP2P_EVENT_KIND_EXTERNAL_ADDR_EXPIRED) {
+    int confirmed = ev->kind == LP2P_EVENT_KIND_EXTERNAL_ADDR_CONFIRMED;
+    pthread_mutex_lock(&mu);
+    if (json) {
+      printf("{\"event\":\"%s\",\"address\":", confirmed ? "external_addr_confirmed" : "external_addr_expired");
+      json_string(stdout, ev->address);
+      printf("}\n");
+    } else {
+      printf("%s %s\n", confirmed ? "external_addr_confirmed" : "external_addr_expired", ev->address);
+    }
+    fflush(stdout);
+    pthread_mutex_unlock(&mu);
+    return;
+  }
   const char *name = NULL;
   if (ev->kind == LP2P_EVENT_KIND_CONNECTION_ESTABLISHED) name = "connection_opened";
   if (ev->kind == LP2P_EVENT_KIND_CONNECTION_CLOSED) name = "connection_closed";
@@ -504,7 +527,9 @@ static void on_listen_event(void *ud, const lp2p_event *ev) {
 
 static int cmd_listen(int argc, char **argv) {
   const char *boot[MAX_LISTEN];
-  int n_boot = 0, dht_server = 0;
+  int n_boot = 0, dht_mode = -1;
+  const char *external[MAX_LISTEN];
+  int n_external = 0;
   const char *listen[MAX_LISTEN];
   int n_listen = 0;
   const char *key = NULL;
@@ -516,7 +541,10 @@ static int cmd_listen(int argc, char **argv) {
     else if (!strcmp(argv[i], "--key") && i + 1 < argc) key = argv[++i];
     else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = atof(argv[++i]);
     else if (!strcmp(argv[i], "--mdns")) use_mdns = 1;
-    else if (!strcmp(argv[i], "--dht-server")) dht_server = 1;
+    else if (!strcmp(argv[i], "--dht-server") && dht_mode != LP2P_KAD_MODE_AUTO) dht_mode = LP2P_KAD_MODE_SERVER;
+    else if (!strcmp(argv[i], "--dht-auto") && dht_mode != LP2P_KAD_MODE_SERVER) dht_mode = LP2P_KAD_MODE_AUTO;
+    else if (!strcmp(argv[i], "--external-addr") && i + 1 < argc && n_external < MAX_LISTEN)
+      external[n_external++] = argv[++i];
     else if (!strcmp(argv[i], "--bootstrap") && i + 1 < argc && n_boot < MAX_LISTEN) boot[n_boot++] = argv[++i];
     else return fprintf(stderr, "%s", usage_listen), 1;
   }
@@ -524,7 +552,8 @@ static int cmd_listen(int argc, char **argv) {
   if (start(listen, n_listen, key, 1)) return 1;
   lp2p_status st = lp2p_node_set_event_callback(node, on_listen_event, NULL, NULL);
   if (st != LP2P_STATUS_OK) return fail_status("events", st);
-  if ((dht_server || n_boot > 0) && dht_join(dht_server, boot, n_boot)) return 1;
+  if (dht_mode < 0 && n_boot > 0) dht_mode = LP2P_KAD_MODE_CLIENT;
+  if (dht_mode >= 0 && dht_join(dht_mode, boot, n_boot)) return 1;
   lp2p_string_list *addrs = NULL;
   st = lp2p_node_listen_addrs(node, &addrs);
   if (st != LP2P_STATUS_OK) return fail_status("listen addresses", st);
@@ -542,6 +571,11 @@ static int cmd_listen(int argc, char **argv) {
   fflush(stdout);
   pthread_mutex_unlock(&mu);
   lp2p_string_list_free(addrs);
+  /* After the "listening" line: each prints an "external_addr_confirmed" line. */
+  for (int i = 0; i < n_external; i++) {
+    st = lp2p_node_add_external_addr(node, external[i], NULL);
+    if (st != LP2P_STATUS_OK) return fail_status(external[i], st);
+  }
   double end = now_s() + seconds;
   struct timespec tick = {0, 50 * 1000 * 1000};
   while (!stop && (seconds <= 0 || now_s() < end)) nanosleep(&tick, NULL);
@@ -1244,8 +1278,9 @@ static int cmd_transport_interop(int argc, char **argv) {
 
 /* Starts the DHT (server or client mode), adds the bootstrap peers and fills
    the routing table. */
-static int dht_join(int server, const char **boot, int n_boot) {
-  lp2p_status st = lp2p_kad_start(node, server, NULL, &kad);
+/* Starts the DHT in `mode` (an lp2p_kad_mode) and joins it through `boot`. */
+static int dht_join(int mode, const char **boot, int n_boot) {
+  lp2p_status st = lp2p_kad_start(node, mode, NULL, &kad);
   if (st != LP2P_STATUS_OK) return fail_status("dht", st);
   int joined = 0;
   for (int i = 0; i < n_boot; i++) {
@@ -1335,7 +1370,7 @@ static int cmd_dht(int argc, char **argv) {
   if (n_listen == 0) listen[n_listen++] = "/ip4/127.0.0.1/tcp/0";
   int failed = start_with(listen, n_listen, NULL, kp, 1);
   lp2p_keypair_free(kp);
-  if (!failed) failed = dht_join(0, boot, n_boot);
+  if (!failed) failed = dht_join(LP2P_KAD_MODE_CLIENT, boot, n_boot);
   if (failed) {
     lp2p_bytes_free(pub, pub_len);
     return 1;

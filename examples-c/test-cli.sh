@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Tests build/lp2p-node end to end on loopback: id (key file kept), listen,
+# Tests build/lp2p-node end to end on loopback: id (key file kept), listen
+# (--external-addr, --dht-auto),
 # ping, echo (several streams), lookup, chat and transport-interop, human and --json output,
 # --help and failure exit codes. Prints "N passed, N failed".
 set -uo pipefail
@@ -87,6 +88,25 @@ check "lookup result" test "$(json_field "$tmp/lookup.json" 'o["agent_version"].
 
 # The listener saw the connections, as JSON events.
 check "connection events" bash -c "grep -q '\"event\":\"connection_opened\"' $tmp/listen.json && grep -q '\"event\":\"connection_closed\"' $tmp/listen.json"
+
+# External addresses and the DHT's automatic mode: --external-addr is
+# announced (an external_addr_confirmed line, identify's listen addresses)
+# and turns a --dht-auto node into a DHT server.
+"$node" listen --dht-auto --external-addr /ip4/203.0.113.5/tcp/4001 --seconds 30 --json \
+  >"$tmp/auto.json" 2>"$tmp/auto.err" &
+auto_pid=$!
+pids+=($auto_pid)
+for _ in $(seq 100); do grep -q external_addr_confirmed "$tmp/auto.json" && break; sleep 0.1; done
+auto_addr=$(json_field "$tmp/auto.json" 'o["addrs"][0]')
+check "external address confirmed line" grep -q '"event":"external_addr_confirmed","address":"/ip4/203.0.113.5/tcp/4001"' "$tmp/auto.json"
+"$node" lookup "$auto_addr" --json >"$tmp/auto-lookup.json"
+check "external address announced, --dht-auto serves" test "$(json_field "$tmp/auto-lookup.json" '"/ip4/203.0.113.5/tcp/4001" in o["listen_addrs"] and "/ipfs/kad/1.0.0" in o["protocols"]')" = True
+"$node" listen --dht-auto --seconds 30 --json >"$tmp/auto2.json" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$tmp/auto2.json" ] && break; sleep 0.1; done
+"$node" lookup "$(json_field "$tmp/auto2.json" 'o["addrs"][0]')" --json >"$tmp/auto2-lookup.json"
+check "--dht-auto without an external address is a client" test "$(json_field "$tmp/auto2-lookup.json" '"/ipfs/kad/1.0.0" not in o["protocols"]')" = True
+check "bad --external-addr fails" bash -c "! $node listen --external-addr nope --seconds 1 >/dev/null 2>&1"
 
 # chat: a listener and a dialer exchange one line each way.
 mkfifo "$tmp/chat.in"

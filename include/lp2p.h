@@ -170,6 +170,26 @@ typedef enum lp2p_status {
 } lp2p_status;
 
 /**
+ * Whether a DHT serves the protocol, for `lp2p_kad_start`. The numbers are
+ * stable: `false`/`true` (0/1) keep their old meaning of client/server.
+ */
+typedef enum lp2p_kad_mode {
+  /**
+   * Only queries: the protocol is neither served nor announced.
+   */
+  LP2P_KAD_MODE_CLIENT = 0,
+  /**
+   * Serves the protocol; other peers put us in their routing tables.
+   */
+  LP2P_KAD_MODE_SERVER = 1,
+  /**
+   * Server while the node has a confirmed external address (confirmed by
+   * AutoNAT, or added with `lp2p_node_add_external_addr`), client otherwise.
+   */
+  LP2P_KAD_MODE_AUTO = 2,
+} lp2p_kad_mode;
+
+/**
  * Log levels, from the most to the least severe. A filter set to a level
  * passes that level and every more severe one.
  */
@@ -623,14 +643,17 @@ const char *lp2p_status_name(int status);
  * Starts the Kademlia DHT (`/ipfs/kad/1.0.0`) on `node`.
  *
  * - `node`: borrowed; must outlive the DHT (free the DHT first).
- * - `server`: true to serve the protocol (other peers add us to their
- *   routing tables); false for client mode (queries only).
+ * - `mode`: an `lp2p_kad_mode` value: `LP2P_KAD_MODE_SERVER` serves the
+ *   protocol (other peers add us to their routing tables),
+ *   `LP2P_KAD_MODE_CLIENT` only queries, `LP2P_KAD_MODE_AUTO` serves while
+ *   the node has a confirmed external address. Other values fail with
+ *   `LP2P_STATUS_INVALID_ARGUMENT`.
  * - `protocol`: borrowed protocol ID, or NULL for `/ipfs/kad/1.0.0`.
  * - `out`: borrowed, written on success with a DHT owned by the caller
  *   (free with `lp2p_kad_free`).
  */
 enum lp2p_status lp2p_kad_start(const struct lp2p_node *node,
-                                bool server,
+                                int mode,
                                 const char *protocol,
                                 struct lp2p_kad **out);
 
@@ -638,6 +661,25 @@ enum lp2p_status lp2p_kad_start(const struct lp2p_node *node,
  * Stops the DHT and frees it. NULL does nothing.
  */
 void lp2p_kad_free(struct lp2p_kad *kad);
+
+/**
+ * The mode the DHT was started with.
+ *
+ * - `kad`: borrowed.
+ * - `out`: borrowed, written on success.
+ */
+enum lp2p_status lp2p_kad_get_mode(const struct lp2p_kad *kad, enum lp2p_kad_mode *out);
+
+/**
+ * Whether the DHT serves the protocol now: always for
+ * `LP2P_KAD_MODE_SERVER`, never for `LP2P_KAD_MODE_CLIENT`, and for
+ * `LP2P_KAD_MODE_AUTO` while the node has a confirmed external address (the
+ * switch follows the address's confirmation shortly, on an engine thread).
+ *
+ * - `kad`: borrowed.
+ * - `out`: borrowed, written on success.
+ */
+enum lp2p_status lp2p_kad_is_server(const struct lp2p_kad *kad, bool *out);
 
 /**
  * Connects to a DHT peer at `addr` (with `/p2p/<id>`) and adds it to the
@@ -857,6 +899,47 @@ const char *lp2p_node_peer_id(const struct lp2p_node *node);
  */
 enum lp2p_status lp2p_node_listen_addrs(const struct lp2p_node *node,
                                         struct lp2p_string_list **out);
+
+/**
+ * The node's confirmed external addresses (confirmed by AutoNAT, or added
+ * with `lp2p_node_add_external_addr`), without `/p2p/`: what it announces
+ * in identify and in its signed peer record.
+ *
+ * - `node`: borrowed.
+ * - `out`: borrowed, written on success with a list owned by the caller
+ *   (free with `lp2p_string_list_free`).
+ */
+enum lp2p_status lp2p_node_external_addrs(const struct lp2p_node *node,
+                                          struct lp2p_string_list **out);
+
+/**
+ * Declares `addr` a confirmed external address (e.g. a port forwarded on
+ * the router, or a public IP known from configuration); a `/p2p/` suffix is
+ * dropped. A new one is announced to peers, raises an
+ * `LP2P_EVENT_KIND_EXTERNAL_ADDR_CONFIRMED` event, and turns a DHT in
+ * `LP2P_KAD_MODE_AUTO` to server mode. Not blocking.
+ *
+ * - `node`: borrowed.
+ * - `addr`: borrowed NUL-terminated multiaddr.
+ * - `out_added`: may be NULL; written on success with whether the address
+ *   was new.
+ */
+enum lp2p_status lp2p_node_add_external_addr(const struct lp2p_node *node,
+                                             const char *addr,
+                                             bool *out_added);
+
+/**
+ * Removes a confirmed external address (a `/p2p/` suffix is dropped); a
+ * removed one raises an `LP2P_EVENT_KIND_EXTERNAL_ADDR_EXPIRED` event. Not
+ * blocking.
+ *
+ * - `node`: borrowed.
+ * - `addr`: borrowed NUL-terminated multiaddr.
+ * - `out_removed`: may be NULL; written on success with whether it was one.
+ */
+enum lp2p_status lp2p_node_remove_external_addr(const struct lp2p_node *node,
+                                                const char *addr,
+                                                bool *out_removed);
 
 /**
  * The protocols this node answers (built-in ones and handlers).

@@ -1,6 +1,6 @@
 //! The Kademlia DHT in the C ABI: `lp2p_kad_*`.
 
-use std::ffi::c_char;
+use std::ffi::{c_char, c_int};
 
 use lp2p_core::protocols::kad::{self, Kad, KadError, Mode};
 use tokio::runtime::{Handle, Runtime};
@@ -56,18 +56,55 @@ impl lp2p_kad {
     }
 }
 
+/// Whether a DHT serves the protocol, for `lp2p_kad_start`. The numbers are
+/// stable: `false`/`true` (0/1) keep their old meaning of client/server.
+#[repr(C)]
+#[allow(non_camel_case_types)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum lp2p_kad_mode {
+    /// Only queries: the protocol is neither served nor announced.
+    Client = 0,
+    /// Serves the protocol; other peers put us in their routing tables.
+    Server = 1,
+    /// Server while the node has a confirmed external address (confirmed by
+    /// AutoNAT, or added with `lp2p_node_add_external_addr`), client otherwise.
+    Auto = 2,
+}
+
+impl lp2p_kad_mode {
+    fn from_c(mode: c_int) -> FfiResult<Mode> {
+        match mode {
+            m if m == lp2p_kad_mode::Client as c_int => Ok(Mode::Client),
+            m if m == lp2p_kad_mode::Server as c_int => Ok(Mode::Server),
+            m if m == lp2p_kad_mode::Auto as c_int => Ok(Mode::Auto),
+            other => Err(FfiError::new(lp2p_status::InvalidArgument, format!("{other} is not an lp2p_kad_mode"))),
+        }
+    }
+
+    fn from_core(mode: Mode) -> lp2p_kad_mode {
+        match mode {
+            Mode::Client => lp2p_kad_mode::Client,
+            Mode::Server => lp2p_kad_mode::Server,
+            Mode::Auto => lp2p_kad_mode::Auto,
+        }
+    }
+}
+
 /// Starts the Kademlia DHT (`/ipfs/kad/1.0.0`) on `node`.
 ///
 /// - `node`: borrowed; must outlive the DHT (free the DHT first).
-/// - `server`: true to serve the protocol (other peers add us to their
-///   routing tables); false for client mode (queries only).
+/// - `mode`: an `lp2p_kad_mode` value: `LP2P_KAD_MODE_SERVER` serves the
+///   protocol (other peers add us to their routing tables),
+///   `LP2P_KAD_MODE_CLIENT` only queries, `LP2P_KAD_MODE_AUTO` serves while
+///   the node has a confirmed external address. Other values fail with
+///   `LP2P_STATUS_INVALID_ARGUMENT`.
 /// - `protocol`: borrowed protocol ID, or NULL for `/ipfs/kad/1.0.0`.
 /// - `out`: borrowed, written on success with a DHT owned by the caller
 ///   (free with `lp2p_kad_free`).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lp2p_kad_start(
     node: *const lp2p_node,
-    server: bool,
+    mode: c_int,
     protocol: *const c_char,
     out: *mut *mut lp2p_kad,
 ) -> lp2p_status {
@@ -75,8 +112,7 @@ pub unsafe extern "C" fn lp2p_kad_start(
         // SAFETY: a non-NULL node comes from this library.
         let node = unsafe { arg_ref(node, "node") }?;
         check_out(out, "out")?;
-        let mut config =
-            kad::Config { mode: if server { Mode::Server } else { Mode::Client }, ..kad::Config::default() };
+        let mut config = kad::Config { mode: lp2p_kad_mode::from_c(mode)?, ..kad::Config::default() };
         if !protocol.is_null() {
             // SAFETY: non-NULL, NUL-terminated by the caller's contract.
             config.protocol = unsafe { arg_str(protocol, "protocol") }?.to_string();
@@ -99,6 +135,41 @@ pub unsafe extern "C" fn lp2p_kad_free(kad: *mut lp2p_kad) {
             // SAFETY: kad came from Box::into_raw in this library.
             drop(unsafe { Box::from_raw(kad) });
         }
+        Ok(())
+    })
+}
+
+/// The mode the DHT was started with.
+///
+/// - `kad`: borrowed.
+/// - `out`: borrowed, written on success.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lp2p_kad_get_mode(kad: *const lp2p_kad, out: *mut lp2p_kad_mode) -> lp2p_status {
+    ffi_boundary!({
+        // SAFETY: a non-NULL kad comes from this library.
+        let kad = unsafe { arg_ref(kad, "kad") }?;
+        check_out(out, "out")?;
+        // SAFETY: checked above.
+        unsafe { write_out(out, lp2p_kad_mode::from_core(kad.kad.config().mode)) };
+        Ok(())
+    })
+}
+
+/// Whether the DHT serves the protocol now: always for
+/// `LP2P_KAD_MODE_SERVER`, never for `LP2P_KAD_MODE_CLIENT`, and for
+/// `LP2P_KAD_MODE_AUTO` while the node has a confirmed external address (the
+/// switch follows the address's confirmation shortly, on an engine thread).
+///
+/// - `kad`: borrowed.
+/// - `out`: borrowed, written on success.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lp2p_kad_is_server(kad: *const lp2p_kad, out: *mut bool) -> lp2p_status {
+    ffi_boundary!({
+        // SAFETY: a non-NULL kad comes from this library.
+        let kad = unsafe { arg_ref(kad, "kad") }?;
+        check_out(out, "out")?;
+        // SAFETY: checked above.
+        unsafe { write_out(out, kad.kad.is_server()) };
         Ok(())
     })
 }

@@ -394,6 +394,83 @@ pub unsafe extern "C" fn lp2p_node_listen_addrs(
     })
 }
 
+/// The node's confirmed external addresses (confirmed by AutoNAT, or added
+/// with `lp2p_node_add_external_addr`), without `/p2p/`: what it announces
+/// in identify and in its signed peer record.
+///
+/// - `node`: borrowed.
+/// - `out`: borrowed, written on success with a list owned by the caller
+///   (free with `lp2p_string_list_free`).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lp2p_node_external_addrs(
+    node: *const lp2p_node,
+    out: *mut *mut lp2p_string_list,
+) -> lp2p_status {
+    ffi_boundary!({
+        // SAFETY: a non-NULL node comes from this library.
+        let node = unsafe { arg_ref(node, "node") }?;
+        check_out(out, "out")?;
+        let addrs = node.node()?.external_addrs();
+        let list = lp2p_string_list::new(addrs.iter().map(|a| a.to_string()));
+        // SAFETY: checked above.
+        unsafe { write_out(out, Box::into_raw(Box::new(list))) };
+        Ok(())
+    })
+}
+
+/// Declares `addr` a confirmed external address (e.g. a port forwarded on
+/// the router, or a public IP known from configuration); a `/p2p/` suffix is
+/// dropped. A new one is announced to peers, raises an
+/// `LP2P_EVENT_KIND_EXTERNAL_ADDR_CONFIRMED` event, and turns a DHT in
+/// `LP2P_KAD_MODE_AUTO` to server mode. Not blocking.
+///
+/// - `node`: borrowed.
+/// - `addr`: borrowed NUL-terminated multiaddr.
+/// - `out_added`: may be NULL; written on success with whether the address
+///   was new.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lp2p_node_add_external_addr(
+    node: *const lp2p_node,
+    addr: *const c_char,
+    out_added: *mut bool,
+) -> lp2p_status {
+    ffi_boundary!({
+        // SAFETY: a non-NULL node comes from this library.
+        let node = unsafe { arg_ref(node, "node") }?;
+        // SAFETY: the caller passes a NUL-terminated string.
+        let addr = unsafe { arg_multiaddr(addr, "addr") }?;
+        let added = node.node()?.add_external_address(addr);
+        // SAFETY: written only when non-NULL.
+        unsafe { write_opt(out_added, added) };
+        Ok(())
+    })
+}
+
+/// Removes a confirmed external address (a `/p2p/` suffix is dropped); a
+/// removed one raises an `LP2P_EVENT_KIND_EXTERNAL_ADDR_EXPIRED` event. Not
+/// blocking.
+///
+/// - `node`: borrowed.
+/// - `addr`: borrowed NUL-terminated multiaddr.
+/// - `out_removed`: may be NULL; written on success with whether it was one.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lp2p_node_remove_external_addr(
+    node: *const lp2p_node,
+    addr: *const c_char,
+    out_removed: *mut bool,
+) -> lp2p_status {
+    ffi_boundary!({
+        // SAFETY: a non-NULL node comes from this library.
+        let node = unsafe { arg_ref(node, "node") }?;
+        // SAFETY: the caller passes a NUL-terminated string.
+        let addr = unsafe { arg_multiaddr(addr, "addr") }?;
+        let removed = node.node()?.remove_external_address(&addr);
+        // SAFETY: written only when non-NULL.
+        unsafe { write_opt(out_removed, removed) };
+        Ok(())
+    })
+}
+
 /// The protocols this node answers (built-in ones and handlers).
 ///
 /// - `node`: borrowed.

@@ -2,7 +2,7 @@
 //! record put by one and got by another, a provider found, a peer found, a
 //! missing record reported as not found, an invalid record refused.
 
-use std::ffi::{CStr, CString, c_char};
+use std::ffi::{CStr, CString, c_char, c_int};
 use std::ptr;
 
 use lp2p::*;
@@ -27,7 +27,7 @@ fn start_node() -> (*mut lp2p_node, *mut lp2p_keypair) {
 fn start_kad(node: *mut lp2p_node) -> *mut lp2p_kad {
     let mut kad = ptr::null_mut();
     // SAFETY: node is live; kad is written on success.
-    unsafe { assert_eq!(lp2p_kad_start(node, true, ptr::null(), &mut kad), lp2p_status::Ok) };
+    unsafe { assert_eq!(lp2p_kad_start(node, lp2p_kad_mode::Server as c_int, ptr::null(), &mut kad), lp2p_status::Ok) };
     kad
 }
 

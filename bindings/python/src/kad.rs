@@ -28,6 +28,17 @@ fn from_kad(e: KadError) -> PyErr {
     }
 }
 
+fn parse_mode(mode: &str) -> PyResult<Mode> {
+    match mode {
+        "client" => Ok(Mode::Client),
+        "server" => Ok(Mode::Server),
+        "auto" => Ok(Mode::Auto),
+        other => {
+            Err(InvalidArgument::new_err(format!("mode must be \"client\", \"server\" or \"auto\", not {other:?}")))
+        }
+    }
+}
+
 /// A running Kademlia DHT on a node.
 #[pyclass(name = "Kad", module = "lp2p._native", frozen)]
 pub(crate) struct PyKad {
@@ -36,13 +47,28 @@ pub(crate) struct PyKad {
 
 #[pymethods]
 impl PyKad {
-    /// Starts the DHT on `node`: `server` serves and announces the protocol;
+    /// Starts the DHT on `node` in `mode`: "server" serves and announces the
+    /// protocol, "client" only queries, "auto" (the default) serves while the
+    /// node has a confirmed external address. `server` (a bool) is the older
+    /// spelling of "server"/"client" and may not be given with `mode`.
     /// `protocol` replaces `/ipfs/kad/1.0.0` (e.g. `/ipfs/lan/kad/1.0.0`).
     #[new]
-    #[pyo3(signature = (node, server = false, protocol = None))]
-    fn new(py: Python<'_>, node: PyRef<'_, PyNode>, server: bool, protocol: Option<String>) -> PyKad {
-        let mut config =
-            kad::Config { mode: if server { Mode::Server } else { Mode::Client }, ..kad::Config::default() };
+    #[pyo3(signature = (node, mode = None, protocol = None, *, server = None))]
+    fn new(
+        py: Python<'_>,
+        node: PyRef<'_, PyNode>,
+        mode: Option<&str>,
+        protocol: Option<String>,
+        server: Option<bool>,
+    ) -> PyResult<PyKad> {
+        let mode = match (mode, server) {
+            (Some(_), Some(_)) => return Err(InvalidArgument::new_err("give `mode` or `server`, not both")),
+            (Some(mode), None) => parse_mode(mode)?,
+            (None, Some(true)) => Mode::Server,
+            (None, Some(false)) => Mode::Client,
+            (None, None) => Mode::Auto,
+        };
+        let mut config = kad::Config { mode, ..kad::Config::default() };
         if let Some(protocol) = protocol {
             config.protocol = protocol;
         }
@@ -52,7 +78,24 @@ impl PyKad {
             let _runtime = handle.enter();
             node.kad(config)
         });
-        PyKad { kad }
+        Ok(PyKad { kad })
+    }
+
+    /// The mode the DHT was started with: "client", "server" or "auto".
+    #[getter]
+    fn mode(&self) -> &'static str {
+        match self.kad.config().mode {
+            Mode::Client => "client",
+            Mode::Server => "server",
+            Mode::Auto => "auto",
+        }
+    }
+
+    /// Whether the DHT serves the protocol now (in "auto" mode: while the
+    /// node has a confirmed external address).
+    #[getter]
+    fn is_server(&self) -> bool {
+        self.kad.is_server()
     }
 
     /// Connects to a DHT peer at `addr` (with /p2p/) and adds it to the

@@ -322,6 +322,25 @@ impl PyNode {
         Ok(())
     }
 
+    /// Our confirmed external addresses (by AutoNAT, or added with
+    /// `add_external_address`), without `/p2p/`.
+    #[getter]
+    fn external_addrs(&self, py: Python<'_>) -> Vec<String> {
+        engine(py, || strings(&self.node.external_addrs()))
+    }
+
+    /// Declares `addr` a confirmed external address; whether it is new.
+    fn add_external_address(&self, py: Python<'_>, addr: &str) -> PyResult<bool> {
+        let addr = errors::parse_addr(addr)?;
+        Ok(engine(py, || self.node.add_external_address(addr)))
+    }
+
+    /// Removes a confirmed external address; whether it was one.
+    fn remove_external_address(&self, py: Python<'_>, addr: &str) -> PyResult<bool> {
+        let addr = errors::parse_addr(addr)?;
+        Ok(engine(py, || self.node.remove_external_address(&addr)))
+    }
+
     /// A new subscription to the node's events, from now on.
     fn events(&self, py: Python<'_>) -> PyEvents {
         let events = engine(py, || self.node.events());

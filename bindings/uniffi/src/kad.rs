@@ -44,14 +44,44 @@ pub struct Kad {
     inner: kad::Kad,
 }
 
+/// Whether a DHT serves the protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum KadMode {
+    /// Only queries: the protocol is neither served nor announced.
+    Client,
+    /// Serves the protocol; other peers put us in their routing tables.
+    Server,
+    /// Server while the node has a confirmed external address (confirmed by
+    /// AutoNAT, or added with `Node.addExternalAddress`), client otherwise.
+    Auto,
+}
+
+impl From<KadMode> for Mode {
+    fn from(mode: KadMode) -> Mode {
+        match mode {
+            KadMode::Client => Mode::Client,
+            KadMode::Server => Mode::Server,
+            KadMode::Auto => Mode::Auto,
+        }
+    }
+}
+
+impl From<Mode> for KadMode {
+    fn from(mode: Mode) -> KadMode {
+        match mode {
+            Mode::Client => KadMode::Client,
+            Mode::Server => KadMode::Server,
+            Mode::Auto => KadMode::Auto,
+        }
+    }
+}
+
 #[uniffi::export]
 impl Node {
-    /// Starts the Kademlia DHT on this node (once per node). `server`: serve
-    /// and announce the protocol; client mode only queries. `protocol`
-    /// replaces `/ipfs/kad/1.0.0` (e.g. `/ipfs/lan/kad/1.0.0`).
-    pub fn kad(&self, server: bool, protocol: Option<String>) -> Arc<Kad> {
-        let mut config =
-            kad::Config { mode: if server { Mode::Server } else { Mode::Client }, ..kad::Config::default() };
+    /// Starts the Kademlia DHT on this node (once per node) in `mode`.
+    /// `protocol` replaces `/ipfs/kad/1.0.0` (e.g. `/ipfs/lan/kad/1.0.0`).
+    pub fn kad(&self, mode: KadMode, protocol: Option<String>) -> Arc<Kad> {
+        let mut config = kad::Config { mode: mode.into(), ..kad::Config::default() };
         if let Some(protocol) = protocol {
             config.protocol = protocol;
         }
@@ -61,6 +91,18 @@ impl Node {
 
 #[uniffi::export]
 impl Kad {
+    /// The mode the DHT was started with.
+    pub fn mode(&self) -> KadMode {
+        self.inner.config().mode.into()
+    }
+
+    /// Whether the DHT serves the protocol now: always in `Server` mode,
+    /// never in `Client` mode, and in `Auto` mode while the node has a
+    /// confirmed external address (it follows a change shortly after).
+    pub fn is_server(&self) -> bool {
+        self.inner.is_server()
+    }
+
     /// Connects to a DHT peer at `addr` (with /p2p/) and adds it to the
     /// routing table; returns its peer ID.
     pub async fn add_bootstrap_peer(&self, addr: String) -> Result<String, Lp2pError> {
@@ -149,7 +191,7 @@ mod tests {
     #[test]
     fn dht_through_the_wrappers() {
         let (a, b, c) = (node(None), node(None), node(None));
-        let (ka, kb, kc) = (a.kad(true, None), b.kad(true, None), c.kad(true, None));
+        let (ka, kb, kc) = (a.kad(KadMode::Server, None), b.kad(KadMode::Server, None), c.kad(KadMode::Server, None));
         block_on(async {
             assert_eq!(kb.add_bootstrap_peer(a.listen_addrs()[0].clone()).await.expect("joins"), a.peer_id());
             assert_eq!(kc.add_bootstrap_peer(a.listen_addrs()[0].clone()).await.expect("joins"), a.peer_id());

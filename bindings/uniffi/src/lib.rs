@@ -12,6 +12,8 @@ mod keys;
 #[cfg(test)]
 mod mdns_tests;
 mod node;
+#[cfg(test)]
+mod reachability_tests;
 mod rendezvous;
 mod runtime;
 mod stream;
@@ -19,7 +21,7 @@ mod stream;
 mod tests;
 
 pub use error::Lp2pError;
-pub use kad::{Kad, KadProvider};
+pub use kad::{Kad, KadMode, KadProvider};
 pub use keys::Keypair;
 pub use node::{EventListener, EventSubscription, Node, NodeConfig, NodeEvent, PeerInfo, StreamHandler};
 pub use rendezvous::{RendezvousDiscovery, RendezvousRegistration, ipfs_bootstrap_peers};

@@ -14,7 +14,7 @@ use crate::stream::Stream;
 const DEFAULT_STREAM_IO_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How a node starts. Every field has a default.
-#[derive(uniffi::Record)]
+#[derive(Default, uniffi::Record)]
 pub struct NodeConfig {
     /// Addresses to listen on, e.g. `/ip4/127.0.0.1/tcp/0`. None: dial only.
     #[uniffi(default)]
@@ -287,6 +287,27 @@ impl Node {
             protocol_version: info.protocol_version,
             public_key: info.public_key.map(|k| k.encode_protobuf()),
         })
+    }
+
+    /// Addresses others reach this node on, as confirmed by AutoNAT or added
+    /// with `add_external_address` (without `/p2p/`); announced in identify
+    /// and in the signed peer record.
+    pub fn external_addrs(&self) -> Vec<String> {
+        self.inner.external_addrs().iter().map(ToString::to_string).collect()
+    }
+
+    /// Declares `address` (e.g. a forwarded port, or a public IP known from
+    /// configuration) a confirmed external address; returns whether it is
+    /// new. A new one raises `ExternalAddrConfirmed` and turns a DHT in
+    /// `KadMode.Auto` to server mode.
+    pub fn add_external_address(&self, address: String) -> Result<bool, Lp2pError> {
+        Ok(self.inner.add_external_address(parse_multiaddr(&address)?))
+    }
+
+    /// Removes a confirmed external address (raising `ExternalAddrExpired`);
+    /// returns whether it was one.
+    pub fn remove_external_address(&self, address: String) -> Result<bool, Lp2pError> {
+        Ok(self.inner.remove_external_address(&parse_multiaddr(&address)?))
     }
 
     /// Peers with an open connection.

@@ -760,6 +760,194 @@ static void test_nodes(void) {
   lp2p_string_free(server_key_id);
 }
 
+/* ---- external addresses, the DHT's mode, AutoNAT ---- */
+
+/* Records the external address events of one node. */
+typedef struct {
+  volatile int confirmed, expired, finalized;
+  char last_confirmed[256];
+  char last_expired[256];
+} reach_log;
+
+static void on_reach_event(void *ud, const lp2p_event *ev) {
+  reach_log *log = ud;
+  pthread_mutex_lock(&mu);
+  switch (ev->kind) {
+    case LP2P_EVENT_KIND_EXTERNAL_ADDR_CONFIRMED:
+      snprintf(log->last_confirmed, sizeof log->last_confirmed, "%s", ev->address ? ev->address : "");
+      log->confirmed++;
+      break;
+    case LP2P_EVENT_KIND_EXTERNAL_ADDR_EXPIRED:
+      snprintf(log->last_expired, sizeof log->last_expired, "%s", ev->address ? ev->address : "");
+      log->expired++;
+      break;
+    case LP2P_EVENT_KIND_CONNECTION_ESTABLISHED:
+    case LP2P_EVENT_KIND_CONNECTION_CLOSED:
+    case LP2P_EVENT_KIND_NEW_LISTEN_ADDR:
+    case LP2P_EVENT_KIND_EXPIRED_LISTEN_ADDR:
+    case LP2P_EVENT_KIND_IDENTIFIED:
+    case LP2P_EVENT_KIND_DISCOVERED:
+      break;
+  }
+  signal_all();
+  pthread_mutex_unlock(&mu);
+}
+
+static void reach_finalize(void *ud) {
+  reach_log *log = ud;
+  pthread_mutex_lock(&mu);
+  log->finalized++;
+  signal_all();
+  pthread_mutex_unlock(&mu);
+}
+
+/* Polls lp2p_kad_is_server until it says `want` or timeout; returns whether it did. */
+static int wait_is_server(const lp2p_kad *kad, bool want, int timeout_ms) {
+  for (int waited = 0; waited <= timeout_ms; waited += 20) {
+    bool now = !want;
+    if (lp2p_kad_is_server(kad, &now) == LP2P_STATUS_OK && now == want) return 1;
+    sleep_ms(20);
+  }
+  return 0;
+}
+
+static void test_external_addrs(void) {
+  lp2p_node *node = start_node("c-test-external/1.0", NULL, 1);
+  if (!node) {
+    failed++;
+    fprintf(stderr, "FAIL: node did not start\n");
+    return;
+  }
+  reach_log log = {0};
+  OK(lp2p_node_set_event_callback(node, on_reach_event, &log, reach_finalize));
+
+  /* Bad arguments. */
+  lp2p_string_list *list = NULL;
+  bool flag = false;
+  CHECK_STATUS(lp2p_node_external_addrs(NULL, &list), LP2P_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(lp2p_node_external_addrs(node, NULL), LP2P_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(lp2p_node_add_external_addr(NULL, "/ip4/1.2.3.4/tcp/4001", &flag), LP2P_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(lp2p_node_add_external_addr(node, NULL, &flag), LP2P_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(lp2p_node_add_external_addr(node, "not a multiaddr", &flag), LP2P_STATUS_INVALID_MULTIADDR);
+  CHECK_STATUS(lp2p_node_remove_external_addr(NULL, "/ip4/1.2.3.4/tcp/4001", &flag), LP2P_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(lp2p_node_remove_external_addr(node, NULL, &flag), LP2P_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(lp2p_node_remove_external_addr(node, "/ip4/x", &flag), LP2P_STATUS_INVALID_MULTIADDR);
+  CHECK(list == NULL);
+
+  /* None at first. */
+  OK(lp2p_node_external_addrs(node, &list));
+  CHECK(list && lp2p_string_list_len(list) == 0);
+  lp2p_string_list_free(list);
+
+  /* Add: new once, listed, announced by an event; a /p2p/ suffix is dropped. */
+  flag = false;
+  OK(lp2p_node_add_external_addr(node, "/ip4/203.0.113.7/tcp/4001", &flag));
+  CHECK(flag);
+  OK(lp2p_node_add_external_addr(node, "/ip4/203.0.113.7/tcp/4001", &flag));
+  CHECK(!flag);
+  char with_id[256];
+  snprintf(with_id, sizeof with_id, "/ip4/203.0.113.8/tcp/4001/p2p/%s", lp2p_node_peer_id(node));
+  OK(lp2p_node_add_external_addr(node, with_id, NULL)); /* out_added may be NULL */
+  list = NULL;
+  OK(lp2p_node_external_addrs(node, &list));
+  CHECK(lp2p_string_list_len(list) == 2);
+  CHECK(list_contains(list, "/ip4/203.0.113.7/tcp/4001"));
+  CHECK(list_contains(list, "/ip4/203.0.113.8/tcp/4001"));
+  lp2p_string_list_free(list);
+  CHECK(wait_for(&log.confirmed, 2, 5000));
+  pthread_mutex_lock(&mu);
+  CHECK(strcmp(log.last_confirmed, "/ip4/203.0.113.8/tcp/4001") == 0);
+  pthread_mutex_unlock(&mu);
+
+  /* Remove: once, then no longer listed; an event says it expired. */
+  flag = false;
+  OK(lp2p_node_remove_external_addr(node, "/ip4/203.0.113.7/tcp/4001", &flag));
+  CHECK(flag);
+  OK(lp2p_node_remove_external_addr(node, "/ip4/203.0.113.7/tcp/4001", &flag));
+  CHECK(!flag);
+  OK(lp2p_node_remove_external_addr(node, "/ip4/198.51.100.1/tcp/1", NULL));
+  list = NULL;
+  OK(lp2p_node_external_addrs(node, &list));
+  CHECK(lp2p_string_list_len(list) == 1 && list_contains(list, "/ip4/203.0.113.8/tcp/4001"));
+  lp2p_string_list_free(list);
+  CHECK(wait_for(&log.expired, 1, 5000));
+  pthread_mutex_lock(&mu);
+  CHECK(strcmp(log.last_expired, "/ip4/203.0.113.7/tcp/4001") == 0);
+  pthread_mutex_unlock(&mu);
+
+  lp2p_node_free(node);
+  CHECK(log.finalized == 1);
+}
+
+static void test_kad_mode(void) {
+  lp2p_node *node = start_node("c-test-kad-mode/1.0", NULL, 1);
+  if (!node) {
+    failed++;
+    fprintf(stderr, "FAIL: node did not start\n");
+    return;
+  }
+  lp2p_kad *kad = NULL;
+  bool serving = true;
+  lp2p_kad_mode mode = LP2P_KAD_MODE_SERVER;
+  CHECK_STATUS(lp2p_kad_start(NULL, LP2P_KAD_MODE_AUTO, NULL, &kad), LP2P_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(lp2p_kad_start(node, LP2P_KAD_MODE_AUTO, NULL, NULL), LP2P_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(lp2p_kad_start(node, 3, NULL, &kad), LP2P_STATUS_INVALID_ARGUMENT);
+  CHECK_STATUS(lp2p_kad_start(node, -1, NULL, &kad), LP2P_STATUS_INVALID_ARGUMENT);
+  CHECK(kad == NULL);
+  CHECK_STATUS(lp2p_kad_is_server(NULL, &serving), LP2P_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(lp2p_kad_get_mode(NULL, &mode), LP2P_STATUS_NULL_ARGUMENT);
+
+  /* AUTO: a client until the node has a confirmed external address. */
+  OK(lp2p_kad_start(node, LP2P_KAD_MODE_AUTO, NULL, &kad));
+  if (!kad) {
+    lp2p_node_free(node);
+    return;
+  }
+  CHECK_STATUS(lp2p_kad_is_server(kad, NULL), LP2P_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(lp2p_kad_get_mode(kad, NULL), LP2P_STATUS_NULL_ARGUMENT);
+  OK(lp2p_kad_get_mode(kad, &mode));
+  CHECK(mode == LP2P_KAD_MODE_AUTO);
+  OK(lp2p_kad_is_server(kad, &serving));
+  CHECK(!serving);
+  lp2p_string_list *protos = NULL;
+  OK(lp2p_node_protocols(node, &protos));
+  CHECK(!list_contains(protos, "/ipfs/kad/1.0.0"));
+  lp2p_string_list_free(protos);
+
+  OK(lp2p_node_add_external_addr(node, "/ip4/203.0.113.9/tcp/4001", NULL));
+  CHECK(wait_is_server(kad, true, 5000));
+  protos = NULL;
+  OK(lp2p_node_protocols(node, &protos));
+  CHECK(list_contains(protos, "/ipfs/kad/1.0.0"));
+  lp2p_string_list_free(protos);
+
+  /* And a client again once it has none. */
+  OK(lp2p_node_remove_external_addr(node, "/ip4/203.0.113.9/tcp/4001", NULL));
+  CHECK(wait_is_server(kad, false, 5000));
+  lp2p_kad_free(kad);
+
+  /* Old callers passing false/true keep their meaning. */
+  lp2p_node *other = start_node("c-test-kad-mode/1.0", NULL, 1);
+  lp2p_kad *server = NULL, *client = NULL;
+  OK(lp2p_kad_start(other, true, "/lp2p-test/kad/1.0.0", &server));
+  OK(lp2p_kad_get_mode(server, &mode));
+  CHECK(mode == LP2P_KAD_MODE_SERVER);
+  OK(lp2p_kad_is_server(server, &serving));
+  CHECK(serving);
+  lp2p_kad_free(server);
+  lp2p_node_free(other);
+  OK(lp2p_kad_start(node, false, NULL, &client));
+  OK(lp2p_kad_get_mode(client, &mode));
+  CHECK(mode == LP2P_KAD_MODE_CLIENT);
+  OK(lp2p_node_add_external_addr(node, "/ip4/203.0.113.10/tcp/4001", NULL));
+  sleep_ms(200);
+  OK(lp2p_kad_is_server(client, &serving));
+  CHECK(!serving);
+  lp2p_kad_free(client);
+  lp2p_kad_free(NULL);
+  lp2p_node_free(node);
+}
+
 /* ---- logging ---- */
 
 typedef struct {
@@ -818,6 +1006,8 @@ int main(void) {
   test_config();
   test_log();
   test_nodes();
+  test_external_addrs();
+  test_kad_mode();
   printf("%d passed, %d failed\n", passed, failed);
   return failed == 0 ? 0 : 1;
 }

@@ -64,6 +64,8 @@ __all__ = [
     "Error",
     "Event",
     "ExpiredListenAddr",
+    "ExternalAddrConfirmed",
+    "ExternalAddrExpired",
     "Identified",
     "InternalError",
     "IPFS_BOOTSTRAP",
@@ -332,7 +334,32 @@ class Discovered:
     addrs: list[str]
 
 
-Event = Union[ConnectionEstablished, ConnectionClosed, NewListenAddr, ExpiredListenAddr, Identified, Discovered]
+@dataclass(frozen=True)
+class ExternalAddrConfirmed:
+    """An address was confirmed as one others reach this node on (by
+    AutoNAT, or with `Node.add_external_address`); it is now announced."""
+
+    #: Without /p2p/.
+    addr: str
+
+
+@dataclass(frozen=True)
+class ExternalAddrExpired:
+    """An address is no longer a confirmed external address."""
+
+    addr: str
+
+
+Event = Union[
+    ConnectionEstablished,
+    ConnectionClosed,
+    NewListenAddr,
+    ExpiredListenAddr,
+    Identified,
+    Discovered,
+    ExternalAddrConfirmed,
+    ExternalAddrExpired,
+]
 
 _EVENT_TYPES: dict[str, Any] = {
     "connection_established": ConnectionEstablished,
@@ -341,6 +368,8 @@ _EVENT_TYPES: dict[str, Any] = {
     "expired_listen_addr": ExpiredListenAddr,
     "identified": Identified,
     "discovered": Discovered,
+    "external_addr_confirmed": ExternalAddrConfirmed,
+    "external_addr_expired": ExternalAddrExpired,
 }
 
 
@@ -371,7 +400,7 @@ class _Events:
 
 class Kad:
     """The Kademlia DHT (`/ipfs/kad/1.0.0`, the IPFS Amino DHT) on a node:
-    `kad = node.kad(server=True)`. Keys and values are bytes; records are
+    `kad = node.kad(mode="server")`. Keys and values are bytes; records are
     validated by namespace (`/pk/<peer id>`, `/ipns/<peer id>`; other
     namespaces are refused with `InvalidArgument`). An empty routing table,
     or no peer storing, raises `NoRoute`. The DHT runs while the node does."""
@@ -420,6 +449,18 @@ class Kad:
     def routing_table(self) -> list[str]:
         """Peers in the routing table."""
         return self._native.routing_table()
+
+    @property
+    def mode(self) -> str:
+        """The mode the DHT was started with: "client", "server" or "auto"."""
+        return self._native.mode
+
+    @property
+    def is_server(self) -> bool:
+        """Whether the DHT serves the protocol now: always in "server" mode,
+        never in "client" mode, and in "auto" mode while the node has a
+        confirmed external address (it follows a change shortly after)."""
+        return self._native.is_server
 
 
 class Node:
@@ -556,12 +597,15 @@ class Node:
         upload_seconds, download_seconds = await self._native.perf(peer, upload_bytes, download_bytes)
         return PerfResult(upload_bytes, download_bytes, upload_seconds, download_seconds)
 
-    def kad(self, *, server: bool = False, protocol: str | None = None) -> Kad:
-        """Starts the Kademlia DHT on this node (once per node). `server`:
-        serve and announce the protocol (other peers add us to their routing
-        tables); client mode only queries. `protocol` replaces
-        `/ipfs/kad/1.0.0` (e.g. `/ipfs/lan/kad/1.0.0`)."""
-        return Kad(_native.Kad(self._native, server, protocol))
+    def kad(self, *, mode: str | None = None, server: bool | None = None, protocol: str | None = None) -> Kad:
+        """Starts the Kademlia DHT on this node (once per node). `mode`:
+        "server" serves and announces the protocol (other peers add us to
+        their routing tables), "client" only queries, "auto" (the default)
+        serves while the node has a confirmed external address (see
+        `add_external_address` and AutoNAT). `server=True`/`False` is the
+        older spelling of "server"/"client" (not together with `mode`).
+        `protocol` replaces `/ipfs/kad/1.0.0` (e.g. `/ipfs/lan/kad/1.0.0`)."""
+        return Kad(_native.Kad(self._native, mode, protocol, server=server))
 
     def serve_rendezvous(self) -> None:
         """Makes this node a rendezvous point (`/rendezvous/1.0.0`) with the
@@ -628,6 +672,25 @@ class Node:
     def add_addresses(self, peer: str, addrs: Sequence[str], ttl: float = 3600.0) -> None:
         """Tells the peer store where `peer` is, so `new_stream` can dial it by ID."""
         self._native.add_addresses(peer, list(addrs), ttl)
+
+    @property
+    def external_addrs(self) -> list[str]:
+        """Addresses others reach this node on, as confirmed by AutoNAT or
+        added with `add_external_address` (without /p2p/); announced in
+        identify and in the signed peer record."""
+        return self._native.external_addrs
+
+    def add_external_address(self, addr: str) -> bool:
+        """Declares `addr` (e.g. a forwarded port, or a public IP known from
+        configuration) a confirmed external address; returns whether it is
+        new. A new one raises `ExternalAddrConfirmed` and turns a DHT in
+        "auto" mode to server mode."""
+        return self._native.add_external_address(addr)
+
+    def remove_external_address(self, addr: str) -> bool:
+        """Removes a confirmed external address (raising
+        `ExternalAddrExpired`); returns whether it was one."""
+        return self._native.remove_external_address(addr)
 
     def events(self) -> AsyncIterator[Event]:
         """The node's events from now on (subscribed at this call), until the

@@ -226,6 +226,16 @@ class Node:
     def add_addresses(self, peer: str, addrs: list[str], ttl: float) -> None:
         """Tells the peer store where `peer` can be reached, for `ttl` seconds."""
 
+    @property
+    def external_addrs(self) -> list[str]:
+        """Our confirmed external addresses, without `/p2p/`."""
+
+    def add_external_address(self, addr: str) -> bool:
+        """Declares `addr` a confirmed external address; whether it is new."""
+
+    def remove_external_address(self, addr: str) -> bool:
+        """Removes a confirmed external address; whether it was one."""
+
     def events(self) -> Events:
         """A new subscription to the node's events, from now on."""
 
@@ -236,7 +246,17 @@ class Node:
 class Kad:
     """The Kademlia DHT on a node."""
 
-    def __new__(cls, node: Node, server: bool = False, protocol: str | None = None) -> Kad: ...
+    def __new__(
+        cls, node: Node, mode: str | None = None, protocol: str | None = None, *, server: bool | None = None
+    ) -> Kad: ...
+    @property
+    def mode(self) -> str:
+        """The mode the DHT was started with: "client", "server" or "auto"."""
+
+    @property
+    def is_server(self) -> bool:
+        """Whether the DHT serves the protocol now."""
+
     def add_bootstrap_peer(self, addr: str) -> Awaitable[str]:
         """Adds a DHT peer (multiaddr with /p2p/); resolves to its peer ID."""
 

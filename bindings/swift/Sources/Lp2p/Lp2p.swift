@@ -990,6 +990,18 @@ public protocol KadProtocol: AnyObject, Sendable {
     func getValue(key: Data, quorum: UInt32) async throws  -> Data?
     
     /**
+     * Whether the DHT serves the protocol now: always in `Server` mode,
+     * never in `Client` mode, and in `Auto` mode while the node has a
+     * confirmed external address (it follows a change shortly after).
+     */
+    func isServer()  -> Bool
+    
+    /**
+     * The mode the DHT was started with.
+     */
+    func mode()  -> KadMode
+    
+    /**
      * Announces this node as a provider of `key`; returns how many peers were told.
      */
     func provide(key: Data) async throws  -> UInt64
@@ -1143,6 +1155,32 @@ open func getValue(key: Data, quorum: UInt32)async throws  -> Data?  {
             liftFunc: FfiConverterOptionData.lift,
             errorHandler: FfiConverterTypeLp2pError_lift
         )
+}
+    
+    /**
+     * Whether the DHT serves the protocol now: always in `Server` mode,
+     * never in `Client` mode, and in `Auto` mode while the node has a
+     * confirmed external address (it follows a change shortly after).
+     */
+open func isServer() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_lp2p_uniffi_fn_method_kad_is_server(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The mode the DHT was started with.
+     */
+open func mode() -> KadMode  {
+    return try!  FfiConverterTypeKadMode_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_lp2p_uniffi_fn_method_kad_mode(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -1723,11 +1761,18 @@ public func FfiConverterTypeLp2pStream_lower(_ value: Lp2pStream) -> UInt64 {
 public protocol NodeProtocol: AnyObject, Sendable {
     
     /**
-     * Starts the Kademlia DHT on this node (once per node). `server`: serve
-     * and announce the protocol; client mode only queries. `protocol`
-     * replaces `/ipfs/kad/1.0.0` (e.g. `/ipfs/lan/kad/1.0.0`).
+     * Starts the Kademlia DHT on this node (once per node) in `mode`.
+     * `protocol` replaces `/ipfs/kad/1.0.0` (e.g. `/ipfs/lan/kad/1.0.0`).
      */
-    func kad(server: Bool, `protocol`: String?)  -> Kad
+    func kad(mode: KadMode, `protocol`: String?)  -> Kad
+    
+    /**
+     * Declares `address` (e.g. a forwarded port, or a public IP known from
+     * configuration) a confirmed external address; returns whether it is
+     * new. A new one raises `ExternalAddrConfirmed` and turns a DHT in
+     * `KadMode.Auto` to server mode.
+     */
+    func addExternalAddress(address: String) throws  -> Bool
     
     /**
      * Peers with an open connection.
@@ -1739,6 +1784,13 @@ public protocol NodeProtocol: AnyObject, Sendable {
      * remote peer ID.
      */
     func dial(address: String) async throws  -> String
+    
+    /**
+     * Addresses others reach this node on, as confirmed by AutoNAT or added
+     * with `add_external_address` (without `/p2p/`); announced in identify
+     * and in the signed peer record.
+     */
+    func externalAddrs()  -> [String]
     
     /**
      * Whether a connection to `peer_id` is open.
@@ -1787,6 +1839,12 @@ public protocol NodeProtocol: AnyObject, Sendable {
      * The protocols this node serves (built-in and handlers).
      */
     func protocols()  -> [String]
+    
+    /**
+     * Removes a confirmed external address (raising `ExternalAddrExpired`);
+     * returns whether it was one.
+     */
+    func removeExternalAddress(address: String) throws  -> Bool
     
     /**
      * Stops serving `protocol`. Returns whether it had a handler.
@@ -1913,17 +1971,32 @@ public convenience init(config: NodeConfig)throws  {
 
     
     /**
-     * Starts the Kademlia DHT on this node (once per node). `server`: serve
-     * and announce the protocol; client mode only queries. `protocol`
-     * replaces `/ipfs/kad/1.0.0` (e.g. `/ipfs/lan/kad/1.0.0`).
+     * Starts the Kademlia DHT on this node (once per node) in `mode`.
+     * `protocol` replaces `/ipfs/kad/1.0.0` (e.g. `/ipfs/lan/kad/1.0.0`).
      */
-open func kad(server: Bool, `protocol`: String?) -> Kad  {
+open func kad(mode: KadMode, `protocol`: String?) -> Kad  {
     return try!  FfiConverterTypeKad_lift(try! rustCall() {
         uniffiCallStatus in
     uniffi_lp2p_uniffi_fn_method_node_kad(
             self.uniffiCloneHandle(),
-        FfiConverterBool.lower(server),
+        FfiConverterTypeKadMode_lower(mode),
         FfiConverterOptionString.lower(`protocol`),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Declares `address` (e.g. a forwarded port, or a public IP known from
+     * configuration) a confirmed external address; returns whether it is
+     * new. A new one raises `ExternalAddrConfirmed` and turns a DHT in
+     * `KadMode.Auto` to server mode.
+     */
+open func addExternalAddress(address: String)throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeLp2pError_lift) {
+        uniffiCallStatus in
+    uniffi_lp2p_uniffi_fn_method_node_add_external_address(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(address),uniffiCallStatus
     )
 })
 }
@@ -1958,6 +2031,20 @@ open func dial(address: String)async throws  -> String  {
             liftFunc: FfiConverterString.lift,
             errorHandler: FfiConverterTypeLp2pError_lift
         )
+}
+    
+    /**
+     * Addresses others reach this node on, as confirmed by AutoNAT or added
+     * with `add_external_address` (without `/p2p/`); announced in identify
+     * and in the signed peer record.
+     */
+open func externalAddrs() -> [String]  {
+    return try!  FfiConverterSequenceString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_lp2p_uniffi_fn_method_node_external_addrs(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -2097,6 +2184,20 @@ open func protocols() -> [String]  {
         uniffiCallStatus in
     uniffi_lp2p_uniffi_fn_method_node_protocols(
             self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Removes a confirmed external address (raising `ExternalAddrExpired`);
+     * returns whether it was one.
+     */
+open func removeExternalAddress(address: String)throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeLp2pError_lift) {
+        uniffiCallStatus in
+    uniffi_lp2p_uniffi_fn_method_node_remove_external_address(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(address),uniffiCallStatus
     )
 })
 }
@@ -3058,6 +3159,92 @@ public func FfiConverterTypeRendezvousRegistration_lower(_ value: RendezvousRegi
 
 
 /**
+ * Whether a DHT serves the protocol.
+ */
+
+public enum KadMode: Equatable, Hashable {
+    
+    /**
+     * Only queries: the protocol is neither served nor announced.
+     */
+    case client
+    /**
+     * Serves the protocol; other peers put us in their routing tables.
+     */
+    case server
+    /**
+     * Server while the node has a confirmed external address (confirmed by
+     * AutoNAT, or added with `Node.addExternalAddress`), client otherwise.
+     */
+    case auto
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension KadMode: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeKadMode: FfiConverterRustBuffer {
+    typealias SwiftType = KadMode
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> KadMode {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .client
+        
+        case 2: return .server
+        
+        case 3: return .auto
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: KadMode, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .client:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .server:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .auto:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKadMode_lift(_ buf: RustBuffer) throws -> KadMode {
+    return try FfiConverterTypeKadMode.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKadMode_lower(_ value: KadMode) -> RustBuffer {
+    return FfiConverterTypeKadMode.lower(value)
+}
+
+
+
+/**
  * Why an lp2p call failed. Kotlin sees `Lp2pException.<Variant>`, Swift
  * `Lp2pError.<Variant>`; the text is for people, match on the variant.
  */
@@ -3395,6 +3582,16 @@ public enum NodeEvent: Equatable, Hashable {
      */
     case discovered(peerId: String, addresses: [String]
     )
+    /**
+     * An external address was confirmed (by AutoNAT, or added by the application).
+     */
+    case externalAddrConfirmed(address: String
+    )
+    /**
+     * An external address is no longer confirmed.
+     */
+    case externalAddrExpired(address: String
+    )
 
 
 
@@ -3432,6 +3629,12 @@ public struct FfiConverterTypeNodeEvent: FfiConverterRustBuffer {
         )
         
         case 6: return .discovered(peerId: try FfiConverterString.read(from: &buf), addresses: try FfiConverterSequenceString.read(from: &buf)
+        )
+        
+        case 7: return .externalAddrConfirmed(address: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 8: return .externalAddrExpired(address: try FfiConverterString.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -3480,6 +3683,16 @@ public struct FfiConverterTypeNodeEvent: FfiConverterRustBuffer {
             writeInt(&buf, Int32(6))
             FfiConverterString.write(peerId, into: &buf)
             FfiConverterSequenceString.write(addresses, into: &buf)
+            
+        
+        case let .externalAddrConfirmed(address):
+            writeInt(&buf, Int32(7))
+            FfiConverterString.write(address, into: &buf)
+            
+        
+        case let .externalAddrExpired(address):
+            writeInt(&buf, Int32(8))
+            FfiConverterString.write(address, into: &buf)
             
         }
     }
@@ -3899,6 +4112,12 @@ private let initializationResult: InitializationResult = {
     if (uniffi_lp2p_uniffi_checksum_method_kad_get_value() != 36479) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_lp2p_uniffi_checksum_method_kad_is_server() != 45677) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_lp2p_uniffi_checksum_method_kad_mode() != 32700) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_lp2p_uniffi_checksum_method_kad_provide() != 4068) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -3926,13 +4145,19 @@ private let initializationResult: InitializationResult = {
     if (uniffi_lp2p_uniffi_checksum_method_eventsubscription_cancel() != 7985) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_lp2p_uniffi_checksum_method_node_kad() != 5692) {
+    if (uniffi_lp2p_uniffi_checksum_method_node_kad() != 17379) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_lp2p_uniffi_checksum_method_node_add_external_address() != 29132) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_lp2p_uniffi_checksum_method_node_connected_peers() != 5230) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_lp2p_uniffi_checksum_method_node_dial() != 20552) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_lp2p_uniffi_checksum_method_node_external_addrs() != 5452) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_lp2p_uniffi_checksum_method_node_is_connected() != 55179) {
@@ -3960,6 +4185,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_lp2p_uniffi_checksum_method_node_protocols() != 26411) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_lp2p_uniffi_checksum_method_node_remove_external_address() != 29638) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_lp2p_uniffi_checksum_method_node_remove_stream_handler() != 10706) {

@@ -157,9 +157,9 @@ final class Lp2pTests: XCTestCase {
         let identity = Keypair.generateEd25519()
         let c = try Node(config: NodeConfig(listenAddrs: [loopback], keypair: identity))
         nodes.append(c)
-        let ka = a.kad(server: true, protocol: nil)
-        let kb = b.kad(server: true, protocol: nil)
-        let kc = c.kad(server: true, protocol: nil)
+        let ka = a.kad(mode: .server, protocol: nil)
+        let kb = b.kad(mode: .server, protocol: nil)
+        let kc = c.kad(mode: .server, protocol: nil)
         let viaB = try await kb.addBootstrapPeer(addr: a.listenAddrs()[0])
         XCTAssertEqual(viaB, a.peerId())
         let viaC = try await kc.addBootstrapPeer(addr: a.listenAddrs()[0])
@@ -185,6 +185,50 @@ final class Lp2pTests: XCTestCase {
         XCTAssertTrue(providers.contains { $0.peerId == a.peerId() })
         let found = try await kc.findPeer(peerId: b.peerId())
         XCTAssertFalse(found?.isEmpty ?? true)
+    }
+
+    /// Polls `condition` every 20 ms for up to `seconds`.
+    private func eventually(seconds: Double = 10, _ condition: () -> Bool) async throws -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if condition() { return true }
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
+        return condition()
+    }
+
+    func test_external_addresses_and_auto_kad() async throws {
+        let node = try start()
+        let events = Collector()
+        let subscription = try node.subscribeEvents(listener: events)
+        defer { subscription.cancel() }
+        let kad = node.kad(mode: .auto, protocol: nil)
+        XCTAssertEqual(kad.mode(), .auto)
+        XCTAssertFalse(kad.isServer())
+        XCTAssertEqual(node.externalAddrs(), [])
+        XCTAssertTrue(try node.addExternalAddress(address: "/ip4/203.0.113.7/tcp/4001"))
+        XCTAssertFalse(try node.addExternalAddress(address: "/ip4/203.0.113.7/tcp/4001"))
+        XCTAssertEqual(node.externalAddrs(), ["/ip4/203.0.113.7/tcp/4001"])
+        let confirmed = try await events.waitFor(seconds: 10) { event -> String? in
+            if case let .externalAddrConfirmed(address) = event { return address }
+            return nil
+        }
+        XCTAssertEqual(confirmed, "/ip4/203.0.113.7/tcp/4001")
+        let serving = try await eventually { kad.isServer() }
+        XCTAssertTrue(serving, "an AUTO DHT serves once the node has an external address")
+        XCTAssertTrue(node.protocols().contains("/ipfs/kad/1.0.0"))
+
+        XCTAssertTrue(try node.removeExternalAddress(address: "/ip4/203.0.113.7/tcp/4001"))
+        XCTAssertFalse(try node.removeExternalAddress(address: "/ip4/203.0.113.7/tcp/4001"))
+        XCTAssertEqual(node.externalAddrs(), [])
+        let stopped = try await eventually { !kad.isServer() }
+        XCTAssertTrue(stopped, "and stops serving without one")
+        XCTAssertThrowsError(try node.addExternalAddress(address: "not-a-multiaddr")) { error in
+            guard case Lp2pError.InvalidMultiaddr = error else {
+                return XCTFail("expected InvalidMultiaddr, got \(error)")
+            }
+        }
+        XCTAssertEqual(try start().kad(mode: .client, protocol: nil).mode(), .client)
     }
 
     func test_echo_round_trip_through_handler() async throws {

@@ -304,6 +304,16 @@ uint64_t uniffi_lp2p_uniffi_fn_method_kad_find_peer(uint64_t ptr, RustBuffer pee
 uint64_t uniffi_lp2p_uniffi_fn_method_kad_get_value(uint64_t ptr, RustBuffer key, uint32_t quorum
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_KAD_IS_SERVER
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_KAD_IS_SERVER
+int8_t uniffi_lp2p_uniffi_fn_method_kad_is_server(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_KAD_MODE
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_KAD_MODE
+RustBuffer uniffi_lp2p_uniffi_fn_method_kad_mode(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_KAD_PROVIDE
 #define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_KAD_PROVIDE
 uint64_t uniffi_lp2p_uniffi_fn_method_kad_provide(uint64_t ptr, RustBuffer key
@@ -412,7 +422,12 @@ uint64_t uniffi_lp2p_uniffi_fn_constructor_node_new(RustBuffer config, RustCallS
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_NODE_KAD
 #define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_NODE_KAD
-uint64_t uniffi_lp2p_uniffi_fn_method_node_kad(uint64_t ptr, int8_t server, RustBuffer protocol, RustCallStatus *_Nonnull out_status
+uint64_t uniffi_lp2p_uniffi_fn_method_node_kad(uint64_t ptr, RustBuffer mode, RustBuffer protocol, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_NODE_ADD_EXTERNAL_ADDRESS
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_NODE_ADD_EXTERNAL_ADDRESS
+int8_t uniffi_lp2p_uniffi_fn_method_node_add_external_address(uint64_t ptr, RustBuffer address, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_NODE_CONNECTED_PEERS
@@ -423,6 +438,11 @@ RustBuffer uniffi_lp2p_uniffi_fn_method_node_connected_peers(uint64_t ptr, RustC
 #ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_NODE_DIAL
 #define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_NODE_DIAL
 uint64_t uniffi_lp2p_uniffi_fn_method_node_dial(uint64_t ptr, RustBuffer address
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_NODE_EXTERNAL_ADDRS
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_NODE_EXTERNAL_ADDRS
+RustBuffer uniffi_lp2p_uniffi_fn_method_node_external_addrs(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_NODE_IS_CONNECTED
@@ -468,6 +488,11 @@ uint64_t uniffi_lp2p_uniffi_fn_method_node_ping(uint64_t ptr, RustBuffer peer_id
 #ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_NODE_PROTOCOLS
 #define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_NODE_PROTOCOLS
 RustBuffer uniffi_lp2p_uniffi_fn_method_node_protocols(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_NODE_REMOVE_EXTERNAL_ADDRESS
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_NODE_REMOVE_EXTERNAL_ADDRESS
+int8_t uniffi_lp2p_uniffi_fn_method_node_remove_external_address(uint64_t ptr, RustBuffer address, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_NODE_REMOVE_STREAM_HANDLER
@@ -876,6 +901,18 @@ uint16_t uniffi_lp2p_uniffi_checksum_method_kad_get_value(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_KAD_IS_SERVER
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_KAD_IS_SERVER
+uint16_t uniffi_lp2p_uniffi_checksum_method_kad_is_server(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_KAD_MODE
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_KAD_MODE
+uint16_t uniffi_lp2p_uniffi_checksum_method_kad_mode(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_KAD_PROVIDE
 #define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_KAD_PROVIDE
 uint16_t uniffi_lp2p_uniffi_checksum_method_kad_provide(void
@@ -936,6 +973,12 @@ uint16_t uniffi_lp2p_uniffi_checksum_method_node_kad(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_NODE_ADD_EXTERNAL_ADDRESS
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_NODE_ADD_EXTERNAL_ADDRESS
+uint16_t uniffi_lp2p_uniffi_checksum_method_node_add_external_address(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_NODE_CONNECTED_PEERS
 #define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_NODE_CONNECTED_PEERS
 uint16_t uniffi_lp2p_uniffi_checksum_method_node_connected_peers(void
@@ -945,6 +988,12 @@ uint16_t uniffi_lp2p_uniffi_checksum_method_node_connected_peers(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_NODE_DIAL
 #define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_NODE_DIAL
 uint16_t uniffi_lp2p_uniffi_checksum_method_node_dial(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_NODE_EXTERNAL_ADDRS
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_NODE_EXTERNAL_ADDRS
+uint16_t uniffi_lp2p_uniffi_checksum_method_node_external_addrs(void
     
 );
 #endif
@@ -999,6 +1048,12 @@ uint16_t uniffi_lp2p_uniffi_checksum_method_node_ping(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_NODE_PROTOCOLS
 #define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_NODE_PROTOCOLS
 uint16_t uniffi_lp2p_uniffi_checksum_method_node_protocols(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_NODE_REMOVE_EXTERNAL_ADDRESS
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_NODE_REMOVE_EXTERNAL_ADDRESS
+uint16_t uniffi_lp2p_uniffi_checksum_method_node_remove_external_address(void
     
 );
 #endif

@@ -163,9 +163,9 @@ class Lp2pTest {
         val b = start()
         val identity = Keypair.generateEd25519()
         val c = Node(NodeConfig(listenAddrs = listOf(LOOPBACK), keypair = identity)).also { nodes += it }
-        val ka = a.kad(true, null)
-        val kb = b.kad(true, null)
-        val kc = c.kad(true, null)
+        val ka = a.kad(KadMode.SERVER, null)
+        val kb = b.kad(KadMode.SERVER, null)
+        val kc = c.kad(KadMode.SERVER, null)
         runBlocking {
             withTimeout(TEST_TIMEOUT_MS) {
                 assertEquals(a.peerId(), kb.addBootstrapPeer(a.listenAddrs()[0]))
@@ -182,6 +182,46 @@ class Lp2pTest {
                 assertTrue(kc.providers(content, 5u).any { it.peerId == a.peerId() })
                 assertTrue(kc.findPeer(b.peerId())!!.isNotEmpty())
             }
+        }
+    }
+
+    /** Polls `condition` every 20 ms for up to `seconds`. */
+    private fun eventually(seconds: Long = 10, condition: () -> Boolean): Boolean {
+        val end = System.nanoTime() + seconds * 1_000_000_000L
+        while (System.nanoTime() < end) {
+            if (condition()) return true
+            Thread.sleep(20)
+        }
+        return condition()
+    }
+
+    @Test
+    fun test_external_addresses_and_auto_kad() {
+        val node = start()
+        val events = Collector()
+        node.subscribeEvents(events).use {
+            val kad = node.kad(KadMode.AUTO, null)
+            assertEquals(KadMode.AUTO, kad.mode())
+            assertEquals(false, kad.isServer())
+            assertEquals(listOf<String>(), node.externalAddrs())
+            assertEquals(true, node.addExternalAddress("/ip4/203.0.113.7/tcp/4001"))
+            assertEquals(false, node.addExternalAddress("/ip4/203.0.113.7/tcp/4001"))
+            assertEquals(listOf("/ip4/203.0.113.7/tcp/4001"), node.externalAddrs())
+            var confirmed: NodeEvent.ExternalAddrConfirmed? = null
+            while (confirmed == null) {
+                val event = events.events.poll(10, TimeUnit.SECONDS) ?: error("no ExternalAddrConfirmed event")
+                if (event is NodeEvent.ExternalAddrConfirmed) confirmed = event
+            }
+            assertEquals("/ip4/203.0.113.7/tcp/4001", confirmed.address)
+            assertTrue(eventually { kad.isServer() }, "an AUTO DHT serves once the node has an external address")
+            assertTrue(node.protocols().contains("/ipfs/kad/1.0.0"))
+
+            assertEquals(true, node.removeExternalAddress("/ip4/203.0.113.7/tcp/4001"))
+            assertEquals(false, node.removeExternalAddress("/ip4/203.0.113.7/tcp/4001"))
+            assertEquals(listOf<String>(), node.externalAddrs())
+            assertTrue(eventually { !kad.isServer() }, "and stops serving without one")
+            assertThrows<Lp2pException.InvalidMultiaddr> { node.addExternalAddress("not-a-multiaddr") }
+            assertEquals(KadMode.CLIENT, start().kad(KadMode.CLIENT, null).mode())
         }
     }
 

@@ -1,0 +1,90 @@
+"""External addresses, the DHT's automatic mode and AutoNAT, on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+import lp2p
+from helpers import LOOPBACK
+
+KAD = "/ipfs/kad/1.0.0"
+
+
+async def next_of(events: AsyncIterator[lp2p.Event], kind: type, timeout: float = 10.0) -> lp2p.Event:
+    """The next event of type `kind`."""
+
+    async def find() -> lp2p.Event:
+        async for event in events:
+            if isinstance(event, kind):
+                return event
+        raise AssertionError("the node closed")
+
+    return await asyncio.wait_for(find(), timeout)
+
+
+async def until(condition: object, timeout: float = 10.0) -> bool:
+    """Polls `condition()` until it is true or `timeout` passes."""
+    assert callable(condition)
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while loop.time() < end:
+        if condition():
+            return True
+        await asyncio.sleep(0.02)
+    return bool(condition())
+
+
+async def test_external_addresses_add_list_remove() -> None:
+    async with lp2p.Node(listen=[LOOPBACK]) as node:
+        events = node.events()
+        assert node.external_addrs == []
+        assert node.add_external_address("/ip4/203.0.113.7/tcp/4001") is True
+        assert node.add_external_address("/ip4/203.0.113.7/tcp/4001") is False
+        # A /p2p/ suffix is dropped.
+        assert node.add_external_address(f"/ip4/203.0.113.8/tcp/4001/p2p/{node.peer_id}") is True
+        assert sorted(node.external_addrs) == ["/ip4/203.0.113.7/tcp/4001", "/ip4/203.0.113.8/tcp/4001"]
+        first = await next_of(events, lp2p.ExternalAddrConfirmed)
+        assert first == lp2p.ExternalAddrConfirmed("/ip4/203.0.113.7/tcp/4001")
+
+        assert node.remove_external_address("/ip4/203.0.113.7/tcp/4001") is True
+        assert node.remove_external_address("/ip4/203.0.113.7/tcp/4001") is False
+        assert node.external_addrs == ["/ip4/203.0.113.8/tcp/4001"]
+        gone = await next_of(events, lp2p.ExternalAddrExpired)
+        assert gone == lp2p.ExternalAddrExpired("/ip4/203.0.113.7/tcp/4001")
+
+        with pytest.raises(lp2p.InvalidMultiaddr):
+            node.add_external_address("not a multiaddr")
+        with pytest.raises(lp2p.InvalidMultiaddr):
+            node.remove_external_address("/ip4/x")
+
+
+async def test_auto_dht_serves_with_an_external_address() -> None:
+    async with lp2p.Node(listen=[LOOPBACK]) as node:
+        kad = node.kad(mode="auto")
+        assert kad.mode == "auto"
+        assert kad.is_server is False
+        assert KAD not in node.protocols
+        node.add_external_address("/ip4/203.0.113.9/tcp/4001")
+        assert await until(lambda: kad.is_server)
+        assert KAD in node.protocols
+        node.remove_external_address("/ip4/203.0.113.9/tcp/4001")
+        assert await until(lambda: not kad.is_server)
+        assert KAD not in node.protocols
+
+
+async def test_kad_modes_and_the_server_keyword() -> None:
+    async with lp2p.Node(listen=[LOOPBACK]) as a, lp2p.Node(listen=[LOOPBACK]) as b:
+        # The default is "auto".
+        assert a.kad().mode == "auto"
+        server = b.kad(server=True, protocol="/lp2p-test/kad/1.0.0")
+        assert server.mode == "server" and server.is_server
+        client = b.kad(mode="client")
+        assert client.mode == "client" and not client.is_server
+        assert b.kad(server=False).mode == "client"
+        with pytest.raises(lp2p.InvalidArgument):
+            b.kad(mode="sometimes")
+        with pytest.raises(lp2p.InvalidArgument):
+            b.kad(mode="server", server=True)

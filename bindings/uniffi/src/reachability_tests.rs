@@ -1,0 +1,89 @@
+//! External addresses, the DHT's automatic mode and AutoNAT through the
+//! Kotlin/Swift wrappers, driven from Rust on loopback.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::{EventListener, KadMode, Lp2pError, Node, NodeConfig, NodeEvent};
+
+/// The external address events one node saw: (confirmed?, address).
+#[derive(Default)]
+struct Seen(Mutex<Vec<(bool, String)>>);
+
+impl EventListener for Seen {
+    fn on_event(&self, event: NodeEvent) {
+        let entry = match event {
+            NodeEvent::ExternalAddrConfirmed { address } => (true, address),
+            NodeEvent::ExternalAddrExpired { address } => (false, address),
+            _ => return,
+        };
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(entry);
+    }
+}
+
+impl Seen {
+    fn has(&self, confirmed: bool, address: &str) -> bool {
+        let seen = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        seen.iter().any(|(c, a)| *c == confirmed && a == address)
+    }
+}
+
+fn until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if condition() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    condition()
+}
+
+fn node() -> Arc<Node> {
+    Node::new(NodeConfig { listen_addrs: vec!["/ip4/127.0.0.1/tcp/0".to_string()], ..NodeConfig::default() })
+        .expect("node starts")
+}
+
+#[test]
+fn external_addresses_add_list_remove() {
+    let node = node();
+    let seen = Arc::new(Seen::default());
+    let _sub = node.subscribe_events(seen.clone()).expect("subscribe");
+    assert!(node.external_addrs().is_empty());
+    assert_eq!(node.add_external_address("/ip4/203.0.113.7/tcp/4001".into()), Ok(true));
+    assert_eq!(node.add_external_address("/ip4/203.0.113.7/tcp/4001".into()), Ok(false));
+    let with_id = format!("/ip4/203.0.113.8/tcp/4001/p2p/{}", node.peer_id());
+    assert_eq!(node.add_external_address(with_id), Ok(true));
+    let mut listed = node.external_addrs();
+    listed.sort();
+    assert_eq!(listed, ["/ip4/203.0.113.7/tcp/4001", "/ip4/203.0.113.8/tcp/4001"]);
+    assert!(until(Duration::from_secs(5), || seen.has(true, "/ip4/203.0.113.8/tcp/4001")));
+
+    assert_eq!(node.remove_external_address("/ip4/203.0.113.7/tcp/4001".into()), Ok(true));
+    assert_eq!(node.remove_external_address("/ip4/203.0.113.7/tcp/4001".into()), Ok(false));
+    assert_eq!(node.external_addrs(), ["/ip4/203.0.113.8/tcp/4001"]);
+    assert!(until(Duration::from_secs(5), || seen.has(false, "/ip4/203.0.113.7/tcp/4001")));
+
+    assert!(matches!(node.add_external_address("nope".into()), Err(Lp2pError::InvalidMultiaddr(_))));
+    assert!(matches!(node.remove_external_address("/ip4/x".into()), Err(Lp2pError::InvalidMultiaddr(_))));
+}
+
+#[test]
+fn auto_dht_serves_with_an_external_address() {
+    let node = node();
+    let kad = node.kad(KadMode::Auto, None);
+    assert_eq!(kad.mode(), KadMode::Auto);
+    assert!(!kad.is_server());
+    assert!(!node.protocols().contains(&"/ipfs/kad/1.0.0".to_string()));
+    node.add_external_address("/ip4/203.0.113.9/tcp/4001".into()).expect("added");
+    assert!(until(Duration::from_secs(5), || kad.is_server()), "turns server");
+    assert!(node.protocols().contains(&"/ipfs/kad/1.0.0".to_string()));
+    node.remove_external_address("/ip4/203.0.113.9/tcp/4001".into()).expect("removed");
+    assert!(until(Duration::from_secs(5), || !kad.is_server()), "turns client again");
+
+    let other = self::node();
+    let server = other.kad(KadMode::Server, Some("/lp2p-test/kad/1.0.0".into()));
+    assert!(server.is_server() && server.mode() == KadMode::Server);
+    let client = other.kad(KadMode::Client, None);
+    assert!(!client.is_server() && client.mode() == KadMode::Client);
+}
