@@ -224,7 +224,7 @@ impl Tracked {
 /// did not), and unconfirmed once as many failed to (and at least as many
 /// failed as succeeded); between the two it keeps its status, so a split
 /// opinion does not flap. Bounded: `max_candidates` addresses,
-/// [`MAX_VERDICTS`] verdicts each, [`MAX_BACKOFFS`] servers in back-off.
+/// 16 verdicts each, 64 servers in back-off.
 #[derive(Debug)]
 pub struct Tracker {
     config: TrackerConfig,
