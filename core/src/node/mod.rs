@@ -65,6 +65,7 @@ pub struct NodeBuilder {
     bootstrap: bootstrap::BootstrapConfig,
     mdns: Option<crate::protocols::mdns::Config>,
     rendezvous_server: Option<crate::protocols::rendezvous::server::ServerConfig>,
+    autonat: Option<crate::protocols::autonat::Config>,
 }
 
 impl NodeBuilder {
@@ -162,6 +163,15 @@ impl NodeBuilder {
         self
     }
 
+    /// Runs AutoNAT v2 (off by default): as a server, dials peers back to
+    /// tell them whether an address of theirs is reachable; as a client,
+    /// asks connected AutoNAT servers about our candidate addresses and
+    /// confirms those enough servers reached ([`Event::ExternalAddrConfirmed`]).
+    pub fn autonat(mut self, config: crate::protocols::autonat::Config) -> Self {
+        self.autonat = Some(config);
+        self
+    }
+
     /// Runs the node's tasks on this runtime instead of one of its own.
     pub fn runtime(mut self, handle: Handle) -> Self {
         self.runtime = Some(handle);
@@ -189,7 +199,12 @@ impl NodeBuilder {
             None => Keypair::generate_ed25519(),
         };
         let swarm = Swarm::new(keypair, self.config);
-        let node = Node { inner: Arc::new(Inner { swarm, handle, runtime: owned, bootstrap: self.bootstrap }) };
+        let autonat = {
+            let _guard = handle.enter();
+            self.autonat.map(|config| crate::protocols::autonat::start(&swarm, config))
+        };
+        let node =
+            Node { inner: Arc::new(Inner { swarm, handle, runtime: owned, bootstrap: self.bootstrap, autonat }) };
         {
             let _guard = node.inner.handle.enter();
             for addr in &self.listen {
@@ -212,6 +227,7 @@ struct Inner {
     handle: Handle,
     runtime: Option<Runtime>,
     bootstrap: bootstrap::BootstrapConfig,
+    autonat: Option<crate::protocols::autonat::Autonat>,
 }
 
 impl Drop for Inner {
@@ -415,6 +431,12 @@ impl Node {
     pub fn remove_external_address(&self, addr: &Multiaddr) -> bool {
         let _guard = self.inner.handle.enter();
         self.swarm().remove_external_address(addr)
+    }
+
+    /// AutoNAT, when the node runs it ([`NodeBuilder::autonat`]): one-off
+    /// probes and what the probing rounds concluded per address.
+    pub fn autonat(&self) -> Option<&crate::protocols::autonat::Autonat> {
+        self.inner.autonat.as_ref()
     }
 
     /// Addresses worth testing for reachability: listen addresses translated

@@ -976,7 +976,7 @@ impl Swarm {
             }
         }
         // Stable: equally observed IPs keep the order they were first seen in.
-        by_ip.sort_by(|a, b| b.1.cmp(&a.1));
+        by_ip.sort_by_key(|(_, count)| std::cmp::Reverse(*count));
         let mut out: Vec<Multiaddr> = Vec::new();
         for (ip, _) in &by_ip {
             for addr in &listen {
