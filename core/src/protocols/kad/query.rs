@@ -340,7 +340,13 @@ mod tests {
         let net = Net::new(300);
         let me = net.ids[0];
         let target = Key::from_peer(&net.ids[1]);
-        let seeds: Vec<KadPeer> = net.tables[&me].closest(&target, 20).into_iter().map(|e| bare(e.peer)).collect();
+        // Seeded with the true 20 closest, every other one silent: the silent
+        // peers stay among the closest candidates, so the lookup cannot end
+        // before their requests time out (a random table's seeds could be
+        // displaced by closer answers and make the timeout untested).
+        let mut truth: Vec<PeerId> = net.ids.iter().filter(|p| **p != me).copied().collect();
+        truth.sort_by_key(|p| Key::from_peer(p).distance(&target));
+        let seeds: Vec<KadPeer> = truth[..20].iter().map(|p| bare(*p)).collect();
         let silent: Vec<PeerId> = seeds.iter().step_by(2).map(|p| p.peer).filter(|p| *p != net.ids[1]).collect();
         let start = Instant::now();
         let mut lookup = Lookup::new(target, me, seeds, LookupConfig::default());
