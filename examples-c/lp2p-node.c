@@ -4,7 +4,8 @@
  *   lp2p-node id     [--key FILE] [--json]
  *   lp2p-node listen [--listen MULTIADDR]... [--key FILE] [--seconds N] [--mdns]
  *                    [--dht-server | --dht-auto] [--bootstrap MULTIADDR]...
- *                    [--external-addr MULTIADDR]... [--json]
+ *                    [--external-addr MULTIADDR]... [--autonat [--autonat-allow-private]
+ *                    [--autonat-probe-interval SECONDS]] [--json]
  *   lp2p-node discover [--listen MULTIADDR]... [--seconds N] [--count K] [--json]
  *   lp2p-node ping   MULTIADDR [--count N] [--json]
  *   lp2p-node echo   MULTIADDR [--bytes N] [--streams K] [--json]
@@ -48,6 +49,8 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static volatile sig_atomic_t stop;
 static int use_mdns; /* --mdns: start nodes with mDNS discovery */
+static int use_autonat, autonat_allow_private; /* --autonat, --autonat-allow-private */
+static double autonat_probe_s;                  /* --autonat-probe-interval (0: the default) */
 static lp2p_kad *kad;  /* the DHT, if started; freed by finish() before the node */
 static int dht_join(int mode, const char **boot, int n_boot);
 
@@ -364,6 +367,16 @@ static int start_with(const char **listen, int n_listen, const char *key_path, c
   }
   lp2p_config_set_agent_version(cfg, AGENT);
   if (use_mdns) lp2p_config_set_mdns(cfg, true);
+  if (use_autonat) {
+    st = lp2p_config_set_autonat(cfg, true, true);
+    if (st == LP2P_STATUS_OK && autonat_allow_private) st = lp2p_config_set_autonat_allow_private(cfg, true);
+    if (st == LP2P_STATUS_OK && autonat_probe_s > 0)
+      st = lp2p_config_set_autonat_probe_interval_ms(cfg, (uint64_t)(autonat_probe_s * 1000.0 + 0.5));
+    if (st != LP2P_STATUS_OK) {
+      lp2p_config_free(cfg);
+      return fail_status("autonat", st);
+    }
+  }
   st = lp2p_node_start(cfg, &node);
   lp2p_config_free(cfg);
   if (st != LP2P_STATUS_OK) return fail_status("start", st);
@@ -445,7 +458,8 @@ static int cmd_id(int argc, char **argv) {
 static const char *usage_listen =
     "usage: lp2p-node listen [--listen MULTIADDR]... [--key FILE] [--seconds N] [--mdns]\n"
     "                        [--dht-server | --dht-auto] [--bootstrap MULTIADDR]...\n"
-    "                        [--external-addr MULTIADDR]... [--json]\n"
+    "                        [--external-addr MULTIADDR]... [--autonat [--autonat-allow-private]\n"
+    "                        [--autonat-probe-interval SECONDS]] [--json]\n"
     "Serves ping, identify, /perf/1.0.0, /echo/1.0.0 and /chat/1.0.0 until SIGINT/SIGTERM or N seconds.\n"
     "--listen MULTIADDR  address to listen on (repeatable; default /ip4/127.0.0.1/tcp/0)\n"
     "--key FILE          the key file (created if it does not exist)\n"
@@ -457,6 +471,11 @@ static const char *usage_listen =
     "                    unless --dht-server or --dht-auto)\n"
     "--external-addr MULTIADDR  declare an address others reach this node on (repeatable; e.g. a\n"
     "                    forwarded port): announced to peers, and it makes --dht-auto serve\n"
+    "--autonat           AutoNAT v2: dial back other peers' addresses, and have connected AutoNAT\n"
+    "                    servers dial ours; an address 3 servers reach is confirmed as external\n"
+    "--autonat-allow-private  let AutoNAT dial and probe loopback and private addresses (tests, LANs)\n"
+    "--autonat-probe-interval SECONDS  time between probing rounds until each address has a verdict\n"
+    "                    (default 15; the first round comes this long after start)\n"
     "Prints \"external_addr_confirmed\" / \"external_addr_expired\" lines as the node's external\n"
     "addresses change.\n";
 
@@ -545,9 +564,17 @@ static int cmd_listen(int argc, char **argv) {
     else if (!strcmp(argv[i], "--dht-auto") && dht_mode != LP2P_KAD_MODE_SERVER) dht_mode = LP2P_KAD_MODE_AUTO;
     else if (!strcmp(argv[i], "--external-addr") && i + 1 < argc && n_external < MAX_LISTEN)
       external[n_external++] = argv[++i];
+    else if (!strcmp(argv[i], "--autonat")) use_autonat = 1;
+    else if (!strcmp(argv[i], "--autonat-allow-private")) autonat_allow_private = 1;
+    else if (!strcmp(argv[i], "--autonat-probe-interval") && i + 1 < argc) {
+      autonat_probe_s = atof(argv[++i]);
+      if (autonat_probe_s <= 0) return fprintf(stderr, "%s", usage_listen), 1;
+    }
     else if (!strcmp(argv[i], "--bootstrap") && i + 1 < argc && n_boot < MAX_LISTEN) boot[n_boot++] = argv[++i];
     else return fprintf(stderr, "%s", usage_listen), 1;
   }
+  if ((autonat_allow_private || autonat_probe_s > 0) && !use_autonat)
+    return fprintf(stderr, "lp2p-node: --autonat-allow-private and --autonat-probe-interval need --autonat\n"), 1;
   if (n_listen == 0) listen[n_listen++] = "/ip4/127.0.0.1/tcp/0";
   if (start(listen, n_listen, key, 1)) return 1;
   lp2p_status st = lp2p_node_set_event_callback(node, on_listen_event, NULL, NULL);

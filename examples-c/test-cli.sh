@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Tests build/lp2p-node end to end on loopback: id (key file kept), listen
-# (--external-addr, --dht-auto),
+# (--external-addr, --dht-auto, --autonat with three AutoNAT servers),
 # ping, echo (several streams), lookup, chat and transport-interop, human and --json output,
 # --help and failure exit codes. Prints "N passed, N failed".
 set -uo pipefail
@@ -107,6 +107,27 @@ for _ in $(seq 100); do [ -s "$tmp/auto2.json" ] && break; sleep 0.1; done
 "$node" lookup "$(json_field "$tmp/auto2.json" 'o["addrs"][0]')" --json >"$tmp/auto2-lookup.json"
 check "--dht-auto without an external address is a client" test "$(json_field "$tmp/auto2-lookup.json" '"/ipfs/kad/1.0.0" not in o["protocols"]')" = True
 check "bad --external-addr fails" bash -c "! $node listen --external-addr nope --seconds 1 >/dev/null 2>&1"
+
+# AutoNAT on loopback: three lp2p-node servers dial a fourth node's listen
+# address back; it is confirmed as external (an external_addr_confirmed
+# line), announced, and the fourth's --dht-auto DHT turns server.
+autonat=(--autonat --autonat-allow-private --autonat-probe-interval 0.3)
+boots=()
+for i in 1 2 3; do
+  "$node" listen "${autonat[@]}" --dht-server --seconds 60 --json >"$tmp/an$i.json" 2>"$tmp/an$i.err" &
+  pids+=($!)
+  for _ in $(seq 100); do [ -s "$tmp/an$i.json" ] && break; sleep 0.1; done
+  boots+=(--bootstrap "$(json_field "$tmp/an$i.json" 'o["addrs"][0]')")
+done
+"$node" listen "${autonat[@]}" --dht-auto "${boots[@]}" --seconds 60 --json >"$tmp/an4.json" 2>"$tmp/an4.err" &
+pids+=($!)
+for _ in $(seq 300); do grep -q external_addr_confirmed "$tmp/an4.json" && break; sleep 0.1; done
+# (Its connection events come before its "listening" line: the DHT joins first.)
+an4_addr=$(python3 -c 'import json,sys; print(next(o["addrs"][0] for o in map(json.loads, open(sys.argv[1])) if o["event"] == "listening"))' "$tmp/an4.json")
+check "AutoNAT confirms the listen address" grep -q "\"event\":\"external_addr_confirmed\",\"address\":\"${an4_addr%%/p2p/*}\"" "$tmp/an4.json"
+"$node" lookup "$an4_addr" --json >"$tmp/an4-lookup.json"
+check "AutoNAT: --dht-auto serves" test "$(json_field "$tmp/an4-lookup.json" '"/ipfs/kad/1.0.0" in o["protocols"] and "/libp2p/autonat/2/dial-request" in o["protocols"]')" = True
+check "--autonat-allow-private needs --autonat" bash -c "! $node listen --autonat-allow-private --seconds 1 >/dev/null 2>&1"
 
 # chat: a listener and a dialer exchange one line each way.
 mkfifo "$tmp/chat.in"

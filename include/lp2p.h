@@ -597,6 +597,50 @@ enum lp2p_status lp2p_config_set_limits(struct lp2p_config *config,
 enum lp2p_status lp2p_config_set_mdns(struct lp2p_config *config, bool enabled);
 
 /**
+ * Turns AutoNAT v2 (`/libp2p/autonat/2/dial-request` and `dial-back`) on
+ * or off (default off): `server` dials back the addresses other peers ask
+ * about; `client` asks connected
+ * AutoNAT servers to dial our own candidate addresses (the listen addresses,
+ * and the addresses peers observed for us) and, once enough distinct
+ * servers reached one (see `lp2p_config_set_autonat_confirmations`),
+ * confirms it as an external address: an
+ * `LP2P_EVENT_KIND_EXTERNAL_ADDR_CONFIRMED` event, announced to peers, and a
+ * DHT in `LP2P_KAD_MODE_AUTO` turns server. Both false turns AutoNAT off.
+ *
+ * - `config`: borrowed, modified.
+ */
+enum lp2p_status lp2p_config_set_autonat(struct lp2p_config *config, bool server, bool client);
+
+/**
+ * Lets AutoNAT dial (as a server) and probe (as a client) loopback and
+ * private-network addresses (default false, as the spec says). For tests
+ * and for networks that are all private.
+ *
+ * - `config`: borrowed, modified.
+ */
+enum lp2p_status lp2p_config_set_autonat_allow_private(struct lp2p_config *config, bool allow);
+
+/**
+ * How many distinct AutoNAT servers must reach an address before it is
+ * confirmed (and, once confirmed, fail to before it is unconfirmed); default
+ * 3. Fails with `LP2P_STATUS_INVALID_ARGUMENT` for 0.
+ *
+ * - `config`: borrowed, modified.
+ */
+enum lp2p_status lp2p_config_set_autonat_confirmations(struct lp2p_config *config,
+                                                       uint32_t confirmations);
+
+/**
+ * The time between AutoNAT probing rounds while some candidate address has
+ * no verdict yet, in milliseconds (default 15000); the first round comes
+ * this long after start. Fails with `LP2P_STATUS_INVALID_ARGUMENT` for 0.
+ *
+ * - `config`: borrowed, modified.
+ */
+enum lp2p_status lp2p_config_set_autonat_probe_interval_ms(struct lp2p_config *config,
+                                                           uint64_t interval_ms);
+
+/**
  * Sets the agent version this node announces in identify (default
  * `"lp2p/<version>"`).
  *

@@ -3,6 +3,7 @@
 use std::ffi::c_char;
 use std::time::Duration;
 
+use lp2p_core::protocols::autonat;
 use lp2p_core::{Config, Keypair, Multiaddr};
 
 use crate::args::{arg_multiaddr, arg_mut, arg_ref, arg_str, check_out, write_out};
@@ -20,6 +21,15 @@ pub struct lp2p_config {
     pub(crate) bootstrap: Vec<Multiaddr>,
     /// mDNS discovery (see `lp2p_config_set_mdns`).
     pub(crate) mdns: bool,
+    /// AutoNAT v2 (see `lp2p_config_set_autonat`): on when it serves or probes.
+    pub(crate) autonat: autonat::Config,
+}
+
+impl lp2p_config {
+    /// The AutoNAT settings to start with, if AutoNAT is on.
+    pub(crate) fn autonat(&self) -> Option<autonat::Config> {
+        (self.autonat.server || self.autonat.client).then(|| self.autonat.clone())
+    }
 }
 
 /// Creates a config with the defaults: a fresh Ed25519 identity at start, no
@@ -37,6 +47,7 @@ pub unsafe extern "C" fn lp2p_config_new(out: *mut *mut lp2p_config) -> lp2p_sta
             swarm: Config::default(),
             bootstrap: Vec::new(),
             mdns: false,
+            autonat: autonat::Config { server: false, client: false, ..autonat::Config::default() },
         };
         // SAFETY: checked above.
         unsafe { write_out(out, Box::into_raw(Box::new(config))) };
@@ -181,6 +192,85 @@ pub unsafe extern "C" fn lp2p_config_set_mdns(config: *mut lp2p_config, enabled:
         // SAFETY: a non-NULL config comes from this library.
         let config = unsafe { arg_mut(config, "config") }?;
         config.mdns = enabled;
+        Ok(())
+    })
+}
+
+/// Turns AutoNAT v2 (`/libp2p/autonat/2/dial-request` and `dial-back`) on
+/// or off (default off): `server` dials back the addresses other peers ask
+/// about; `client` asks connected
+/// AutoNAT servers to dial our own candidate addresses (the listen addresses,
+/// and the addresses peers observed for us) and, once enough distinct
+/// servers reached one (see `lp2p_config_set_autonat_confirmations`),
+/// confirms it as an external address: an
+/// `LP2P_EVENT_KIND_EXTERNAL_ADDR_CONFIRMED` event, announced to peers, and a
+/// DHT in `LP2P_KAD_MODE_AUTO` turns server. Both false turns AutoNAT off.
+///
+/// - `config`: borrowed, modified.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lp2p_config_set_autonat(config: *mut lp2p_config, server: bool, client: bool) -> lp2p_status {
+    ffi_boundary!({
+        // SAFETY: a non-NULL config comes from this library.
+        let config = unsafe { arg_mut(config, "config") }?;
+        config.autonat.server = server;
+        config.autonat.client = client;
+        Ok(())
+    })
+}
+
+/// Lets AutoNAT dial (as a server) and probe (as a client) loopback and
+/// private-network addresses (default false, as the spec says). For tests
+/// and for networks that are all private.
+///
+/// - `config`: borrowed, modified.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lp2p_config_set_autonat_allow_private(config: *mut lp2p_config, allow: bool) -> lp2p_status {
+    ffi_boundary!({
+        // SAFETY: a non-NULL config comes from this library.
+        let config = unsafe { arg_mut(config, "config") }?;
+        config.autonat.allow_private_addresses = allow;
+        Ok(())
+    })
+}
+
+/// How many distinct AutoNAT servers must reach an address before it is
+/// confirmed (and, once confirmed, fail to before it is unconfirmed); default
+/// 3. Fails with `LP2P_STATUS_INVALID_ARGUMENT` for 0.
+///
+/// - `config`: borrowed, modified.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lp2p_config_set_autonat_confirmations(
+    config: *mut lp2p_config,
+    confirmations: u32,
+) -> lp2p_status {
+    ffi_boundary!({
+        // SAFETY: a non-NULL config comes from this library.
+        let config = unsafe { arg_mut(config, "config") }?;
+        if confirmations == 0 {
+            return Err(FfiError::new(lp2p_status::InvalidArgument, "`confirmations` must be at least 1"));
+        }
+        config.autonat.confirmations = confirmations as usize;
+        Ok(())
+    })
+}
+
+/// The time between AutoNAT probing rounds while some candidate address has
+/// no verdict yet, in milliseconds (default 15000); the first round comes
+/// this long after start. Fails with `LP2P_STATUS_INVALID_ARGUMENT` for 0.
+///
+/// - `config`: borrowed, modified.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lp2p_config_set_autonat_probe_interval_ms(
+    config: *mut lp2p_config,
+    interval_ms: u64,
+) -> lp2p_status {
+    ffi_boundary!({
+        // SAFETY: a non-NULL config comes from this library.
+        let config = unsafe { arg_mut(config, "config") }?;
+        if interval_ms == 0 {
+            return Err(FfiError::new(lp2p_status::InvalidArgument, "`interval_ms` must be at least 1"));
+        }
+        config.autonat.probe_interval = Duration::from_millis(interval_ms);
         Ok(())
     })
 }

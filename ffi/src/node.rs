@@ -268,6 +268,9 @@ pub unsafe extern "C" fn lp2p_node_start(config: *const lp2p_config, out: *mut *
         for addr in &config.bootstrap {
             builder = builder.bootstrap(addr.clone());
         }
+        if let Some(autonat) = config.autonat() {
+            builder = builder.autonat(autonat);
+        }
         let node = builder.build()?;
         let events: Arc<EventGate> = Arc::new(ReentrantMutex::new(RefCell::new(None)));
         let mut subscription = node.events();

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use lp2p::protocols::autonat;
 use pyo3::IntoPyObjectExt;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
@@ -68,7 +69,21 @@ pub(crate) struct PyNode {
 impl PyNode {
     /// Starts a node: binds every listen address before returning.
     #[new]
-    #[pyo3(signature = (listen, identity = None, agent_version = None, connection_timeout = None, stream_timeout = None, mdns = false))]
+    #[pyo3(signature = (
+        listen,
+        identity = None,
+        agent_version = None,
+        connection_timeout = None,
+        stream_timeout = None,
+        mdns = false,
+        *,
+        autonat_server = false,
+        autonat_client = false,
+        autonat_allow_private = false,
+        autonat_confirmations = None,
+        autonat_probe_interval = None,
+    ))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         listen: Vec<String>,
@@ -77,6 +92,11 @@ impl PyNode {
         connection_timeout: Option<f64>,
         stream_timeout: Option<f64>,
         mdns: bool,
+        autonat_server: bool,
+        autonat_client: bool,
+        autonat_allow_private: bool,
+        autonat_confirmations: Option<usize>,
+        autonat_probe_interval: Option<f64>,
     ) -> PyResult<PyNode> {
         let mut builder = lp2p::Node::builder().runtime(runtime::handle());
         for addr in &listen {
@@ -95,6 +115,27 @@ impl PyNode {
             builder = builder.stream_timeout(seconds(limit, "stream_timeout")?);
         }
         builder = builder.mdns(mdns);
+        if autonat_server || autonat_client {
+            let mut config = autonat::Config {
+                server: autonat_server,
+                client: autonat_client,
+                allow_private_addresses: autonat_allow_private,
+                ..autonat::Config::default()
+            };
+            if let Some(confirmations) = autonat_confirmations {
+                if confirmations == 0 {
+                    return Err(InvalidArgument::new_err("autonat_confirmations must be at least 1"));
+                }
+                config.confirmations = confirmations;
+            }
+            if let Some(interval) = autonat_probe_interval {
+                config.probe_interval = seconds(interval, "autonat_probe_interval")?;
+                if config.probe_interval.is_zero() {
+                    return Err(InvalidArgument::new_err("autonat_probe_interval must be more than 0"));
+                }
+            }
+            builder = builder.autonat(config);
+        }
         let node = engine(py, || builder.build()).map_err(errors::from_lp2p)?;
         Ok(PyNode { node, closed: CancellationToken::new() })
     }

@@ -88,3 +88,40 @@ async def test_kad_modes_and_the_server_keyword() -> None:
             b.kad(mode="sometimes")
         with pytest.raises(lp2p.InvalidArgument):
             b.kad(mode="server", server=True)
+
+
+def without_p2p(addr: str) -> str:
+    return addr.split("/p2p/")[0]
+
+
+async def test_autonat_servers_confirm_a_listen_address() -> None:
+    serving = lp2p.AutonatConfig(client=False, allow_private_addresses=True)
+    probing = lp2p.AutonatConfig(server=False, allow_private_addresses=True, confirmations=3, probe_interval=0.2)
+    async with (
+        lp2p.Node(listen=[LOOPBACK], autonat=serving) as s1,
+        lp2p.Node(listen=[LOOPBACK], autonat=serving) as s2,
+        lp2p.Node(listen=[LOOPBACK], autonat=serving) as s3,
+        lp2p.Node(listen=[LOOPBACK], autonat=probing) as node,
+    ):
+        events = node.events()
+        kad = node.kad(mode="auto")
+        assert not kad.is_server
+        for server in (s1, s2, s3):
+            await node.dial(server.listen_addrs[0])
+        expected = without_p2p(node.listen_addrs[0])
+        confirmed = await next_of(events, lp2p.ExternalAddrConfirmed, timeout=30.0)
+        assert confirmed == lp2p.ExternalAddrConfirmed(expected)
+        assert expected in node.external_addrs
+        assert await until(lambda: kad.is_server)
+
+
+async def test_autonat_arguments() -> None:
+    with pytest.raises(lp2p.InvalidArgument):
+        lp2p.Node(autonat=lp2p.AutonatConfig(confirmations=0))
+    with pytest.raises(lp2p.InvalidArgument):
+        lp2p.Node(autonat=lp2p.AutonatConfig(probe_interval=-1.0))
+    with pytest.raises(lp2p.InvalidArgument):
+        lp2p.Node(autonat="yes")  # type: ignore[arg-type]
+    # Without private addresses allowed, nothing on loopback is confirmed.
+    async with lp2p.Node(listen=[LOOPBACK], autonat=True) as node:
+        assert node.external_addrs == []

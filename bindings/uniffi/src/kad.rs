@@ -184,6 +184,7 @@ mod tests {
             stream_timeout: None,
             stream_io_timeout: None,
             mdns: false,
+            autonat: None,
         })
         .expect("node starts")
     }

@@ -23,7 +23,7 @@ mod tests;
 pub use error::Lp2pError;
 pub use kad::{Kad, KadMode, KadProvider};
 pub use keys::Keypair;
-pub use node::{EventListener, EventSubscription, Node, NodeConfig, NodeEvent, PeerInfo, StreamHandler};
+pub use node::{AutonatConfig, EventListener, EventSubscription, Node, NodeConfig, NodeEvent, PeerInfo, StreamHandler};
 pub use rendezvous::{RendezvousDiscovery, RendezvousRegistration, ipfs_bootstrap_peers};
 pub use stream::Stream;
 

@@ -34,6 +34,7 @@ fn config(mdns: bool) -> NodeConfig {
         stream_timeout: None,
         stream_io_timeout: None,
         mdns,
+        autonat: None,
     }
 }
 

@@ -38,6 +38,68 @@ pub struct NodeConfig {
     /// be found; runs on the IPv4 interfaces of the listen addresses.
     #[uniffi(default)]
     pub mdns: bool,
+    /// AutoNAT v2 (off when absent): serves other peers' reachability checks
+    /// and confirms our own reachable addresses (`NodeEvent.ExternalAddrConfirmed`;
+    /// a DHT in `KadMode.Auto` then serves).
+    #[uniffi(default)]
+    pub autonat: Option<AutonatConfig>,
+}
+
+/// AutoNAT v2 settings. Every field has a default.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct AutonatConfig {
+    /// Dial back the addresses other peers ask about.
+    #[uniffi(default = true)]
+    pub server: bool,
+    /// Ask connected AutoNAT servers to dial our own candidate addresses;
+    /// one that enough servers reach becomes a confirmed external address.
+    #[uniffi(default = true)]
+    pub client: bool,
+    /// Dial and probe loopback and private-network addresses (the spec says
+    /// not to; for tests and all-private networks).
+    #[uniffi(default = false)]
+    pub allow_private_addresses: bool,
+    /// Distinct servers that must reach an address to confirm it (at least 1).
+    #[uniffi(default = 3)]
+    pub confirmations: u32,
+    /// Time between probing rounds while some candidate has no verdict (the
+    /// first round comes this long after start); default 15 s.
+    #[uniffi(default)]
+    pub probe_interval: Option<Duration>,
+}
+
+impl Default for AutonatConfig {
+    fn default() -> Self {
+        AutonatConfig {
+            server: true,
+            client: true,
+            allow_private_addresses: false,
+            confirmations: 3,
+            probe_interval: None,
+        }
+    }
+}
+
+impl AutonatConfig {
+    fn to_core(&self) -> Result<lp2p::protocols::autonat::Config, Lp2pError> {
+        let mut config = lp2p::protocols::autonat::Config {
+            server: self.server,
+            client: self.client,
+            allow_private_addresses: self.allow_private_addresses,
+            ..Default::default()
+        };
+        if self.confirmations == 0 {
+            return Err(Lp2pError::InvalidArgument("autonat confirmations must be at least 1".into()));
+        }
+        config.confirmations = self.confirmations as usize;
+        if let Some(interval) = self.probe_interval {
+            if interval.is_zero() {
+                return Err(Lp2pError::InvalidArgument("autonat probe_interval must be more than 0".into()));
+            }
+            config.probe_interval = interval;
+        }
+        Ok(config)
+    }
 }
 
 /// A handler for inbound streams of one protocol, implemented in Kotlin or
@@ -197,6 +259,11 @@ impl Node {
             builder = builder.stream_timeout(limit);
         }
         builder = builder.mdns(config.mdns);
+        if let Some(autonat) = &config.autonat
+            && (autonat.server || autonat.client)
+        {
+            builder = builder.autonat(autonat.to_core()?);
+        }
         let inner = builder.build()?;
         let stream_io_timeout = config.stream_io_timeout.unwrap_or(DEFAULT_STREAM_IO_TIMEOUT);
         Ok(Arc::new(Node { inner, stream_io_timeout }))

@@ -1,10 +1,11 @@
 //! External addresses, the DHT's automatic mode and AutoNAT through the
-//! Kotlin/Swift wrappers, driven from Rust on loopback.
+//! Kotlin/Swift wrappers, driven from Rust on loopback (three AutoNAT servers
+//! confirm a fourth node's listen address).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::{EventListener, KadMode, Lp2pError, Node, NodeConfig, NodeEvent};
+use crate::{AutonatConfig, EventListener, KadMode, Lp2pError, Node, NodeConfig, NodeEvent};
 
 /// The external address events one node saw: (confirmed?, address).
 #[derive(Default)]
@@ -86,4 +87,49 @@ fn auto_dht_serves_with_an_external_address() {
     assert!(server.is_server() && server.mode() == KadMode::Server);
     let client = other.kad(KadMode::Client, None);
     assert!(!client.is_server() && client.mode() == KadMode::Client);
+}
+
+fn autonat_node(server: bool, client: bool) -> Arc<Node> {
+    let autonat = AutonatConfig {
+        server,
+        client,
+        allow_private_addresses: true,
+        confirmations: 3,
+        probe_interval: Some(Duration::from_millis(200)),
+    };
+    Node::new(NodeConfig {
+        listen_addrs: vec!["/ip4/127.0.0.1/tcp/0".to_string()],
+        autonat: Some(autonat),
+        ..NodeConfig::default()
+    })
+    .expect("node starts")
+}
+
+#[test]
+fn autonat_servers_confirm_a_listen_address() {
+    let servers: Vec<Arc<Node>> = (0..3).map(|_| autonat_node(true, false)).collect();
+    let node = autonat_node(false, true);
+    let seen = Arc::new(Seen::default());
+    let _sub = node.subscribe_events(seen.clone()).expect("subscribe");
+    let kad = node.kad(KadMode::Auto, None);
+    assert!(!kad.is_server());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    for server in &servers {
+        rt.block_on(node.dial(server.listen_addrs()[0].clone())).expect("dials a server");
+    }
+    let listen = node.listen_addrs()[0].clone();
+    let expected = listen.split("/p2p/").next().unwrap_or_default().to_string();
+    assert!(until(Duration::from_secs(30), || seen.has(true, &expected)), "confirmed {expected}");
+    assert!(node.external_addrs().contains(&expected));
+    assert!(until(Duration::from_secs(5), || kad.is_server()), "the AUTO DHT serves");
+}
+
+#[test]
+fn autonat_config_is_checked() {
+    let bad = AutonatConfig { confirmations: 0, ..AutonatConfig::default() };
+    let config = NodeConfig { autonat: Some(bad), ..NodeConfig::default() };
+    assert!(matches!(Node::new(config), Err(Lp2pError::InvalidArgument(_))));
+    let bad = AutonatConfig { probe_interval: Some(Duration::ZERO), ..AutonatConfig::default() };
+    let config = NodeConfig { autonat: Some(bad), ..NodeConfig::default() };
+    assert!(matches!(Node::new(config), Err(Lp2pError::InvalidArgument(_))));
 }

@@ -125,6 +125,7 @@ mod tests {
             stream_timeout: None,
             stream_io_timeout: None,
             mdns: false,
+            autonat: None,
         })
         .expect("node starts")
     }

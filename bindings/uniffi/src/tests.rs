@@ -26,6 +26,7 @@ fn config(listen: bool) -> NodeConfig {
         stream_timeout: None,
         stream_io_timeout: None,
         mdns: false,
+        autonat: None,
     }
 }
 

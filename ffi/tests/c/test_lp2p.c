@@ -948,6 +948,93 @@ static void test_kad_mode(void) {
   lp2p_node_free(node);
 }
 
+/* A loopback node with AutoNAT (private addresses allowed, as loopback needs). */
+static lp2p_node *start_autonat_node(bool server, bool client) {
+  lp2p_config *cfg = NULL;
+  lp2p_node *node = NULL;
+  OK(lp2p_config_new(&cfg));
+  OK(lp2p_config_add_listen_addr(cfg, "/ip4/127.0.0.1/tcp/0"));
+  OK(lp2p_config_set_agent_version(cfg, "c-test-autonat/1.0"));
+  OK(lp2p_config_set_timeouts(cfg, 5000, 5000, 5000, 5000));
+  OK(lp2p_config_set_autonat(cfg, server, client));
+  OK(lp2p_config_set_autonat_allow_private(cfg, true));
+  OK(lp2p_config_set_autonat_confirmations(cfg, 3));
+  OK(lp2p_config_set_autonat_probe_interval_ms(cfg, 200));
+  OK(lp2p_node_start(cfg, &node));
+  lp2p_config_free(cfg);
+  return node;
+}
+
+static void test_autonat(void) {
+  /* Bad arguments. */
+  lp2p_config *cfg = NULL;
+  OK(lp2p_config_new(&cfg));
+  CHECK_STATUS(lp2p_config_set_autonat(NULL, true, true), LP2P_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(lp2p_config_set_autonat_allow_private(NULL, true), LP2P_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(lp2p_config_set_autonat_confirmations(NULL, 3), LP2P_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(lp2p_config_set_autonat_confirmations(cfg, 0), LP2P_STATUS_INVALID_ARGUMENT);
+  CHECK_STATUS(lp2p_config_set_autonat_probe_interval_ms(NULL, 100), LP2P_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(lp2p_config_set_autonat_probe_interval_ms(cfg, 0), LP2P_STATUS_INVALID_ARGUMENT);
+  OK(lp2p_config_set_autonat(cfg, false, false)); /* off again */
+  lp2p_config_free(cfg);
+
+  /* Three AutoNAT servers confirm a fourth node's listen address. */
+  lp2p_node *servers[3] = {NULL, NULL, NULL};
+  for (int i = 0; i < 3; i++) servers[i] = start_autonat_node(true, false);
+  lp2p_node *node = start_autonat_node(false, true);
+  if (!servers[0] || !servers[1] || !servers[2] || !node) {
+    failed++;
+    fprintf(stderr, "FAIL: AutoNAT nodes did not start\n");
+    for (int i = 0; i < 3; i++) lp2p_node_free(servers[i]);
+    lp2p_node_free(node);
+    return;
+  }
+  reach_log log = {0};
+  OK(lp2p_node_set_event_callback(node, on_reach_event, &log, reach_finalize));
+  lp2p_kad *kad = NULL;
+  OK(lp2p_kad_start(node, LP2P_KAD_MODE_AUTO, NULL, &kad));
+  bool serving = true;
+  OK(lp2p_kad_is_server(kad, &serving));
+  CHECK(!serving);
+
+  /* Its listen address without /p2p/: what AutoNAT confirms. */
+  lp2p_string_list *addrs = NULL;
+  OK(lp2p_node_listen_addrs(node, &addrs));
+  char expected[256] = "";
+  if (addrs && lp2p_string_list_len(addrs) > 0) {
+    snprintf(expected, sizeof expected, "%s", lp2p_string_list_get(addrs, 0));
+    char *p2p = strstr(expected, "/p2p/");
+    if (p2p) *p2p = '\0';
+  }
+  lp2p_string_list_free(addrs);
+
+  for (int i = 0; i < 3; i++) {
+    lp2p_string_list *server_addrs = NULL;
+    OK(lp2p_node_listen_addrs(servers[i], &server_addrs));
+    if (server_addrs && lp2p_string_list_len(server_addrs) > 0)
+      OK(lp2p_node_dial(node, lp2p_string_list_get(server_addrs, 0), NULL));
+    lp2p_string_list_free(server_addrs);
+  }
+
+  CHECK(wait_for(&log.confirmed, 1, 30000));
+  pthread_mutex_lock(&mu);
+  CHECK(strcmp(log.last_confirmed, expected) == 0);
+  if (strcmp(log.last_confirmed, expected) != 0)
+    fprintf(stderr, "confirmed %s, expected %s\n", log.last_confirmed, expected);
+  pthread_mutex_unlock(&mu);
+  lp2p_string_list *external = NULL;
+  OK(lp2p_node_external_addrs(node, &external));
+  CHECK(list_contains(external, expected));
+  lp2p_string_list_free(external);
+  CHECK(wait_is_server(kad, true, 5000));
+  printf("AutoNAT confirmed %s; the AUTO DHT serves\n", expected);
+
+  lp2p_kad_free(kad);
+  lp2p_node_free(node);
+  for (int i = 0; i < 3; i++) lp2p_node_free(servers[i]);
+  CHECK(log.finalized == 1);
+}
+
 /* ---- logging ---- */
 
 typedef struct {
@@ -1008,6 +1095,7 @@ int main(void) {
   test_nodes();
   test_external_addrs();
   test_kad_mode();
+  test_autonat();
   printf("%d passed, %d failed\n", passed, failed);
   return failed == 0 ? 0 : 1;
 }

@@ -57,6 +57,7 @@ from lp2p._native import (
 )
 
 __all__ = [
+    "AutonatConfig",
     "ConnectionClosed",
     "ConnectionEstablished",
     "DialError",
@@ -279,6 +280,26 @@ class RendezvousRegistration:
 
 
 @dataclass(frozen=True)
+class AutonatConfig:
+    """AutoNAT v2 settings for `Node(autonat=...)` (`autonat=True` is this
+    with its defaults)."""
+
+    #: Dial back the addresses other peers ask about.
+    server: bool = True
+    #: Ask connected AutoNAT servers to dial our own candidate addresses;
+    #: one that enough servers reach becomes a confirmed external address.
+    client: bool = True
+    #: Dial and probe loopback and private-network addresses (the spec says
+    #: not to; for tests and all-private networks).
+    allow_private_addresses: bool = False
+    #: Distinct servers that must reach an address to confirm it.
+    confirmations: int = 3
+    #: Seconds between probing rounds while some candidate has no verdict
+    #: (the first round comes this long after start).
+    probe_interval: float = 15.0
+
+
+@dataclass(frozen=True)
 class ConnectionEstablished:
     """A connection finished its upgrade."""
 
@@ -475,7 +496,10 @@ class Node:
     `stream_timeout` (seconds; each connection set-up step, and each stream
     opening or protocol exchange), `mdns` (True: find peers on the local
     network by mDNS, as `Discovered` events, and be found; runs on the IPv4
-    interfaces of the listen addresses).
+    interfaces of the listen addresses), `autonat` (True or an
+    `AutonatConfig`: AutoNAT v2, which serves other peers' reachability
+    checks and confirms our own reachable addresses, as
+    `ExternalAddrConfirmed` events; a DHT in "auto" mode then serves).
     """
 
     def __init__(
@@ -487,9 +511,16 @@ class Node:
         connection_timeout: float | None = None,
         stream_timeout: float | None = None,
         mdns: bool = False,
+        autonat: bool | AutonatConfig = False,
     ) -> None:
         if isinstance(listen, str):
             raise InvalidArgument("listen takes a list of multiaddrs, not one string")
+        if autonat is True:
+            autonat = AutonatConfig()
+        elif autonat is False:
+            autonat = AutonatConfig(server=False, client=False)
+        elif not isinstance(autonat, AutonatConfig):
+            raise InvalidArgument("autonat takes a bool or an lp2p.AutonatConfig")
         self._native = _native.Node(
             list(listen),
             identity._native if identity is not None else None,
@@ -497,6 +528,11 @@ class Node:
             connection_timeout,
             stream_timeout,
             mdns,
+            autonat_server=autonat.server,
+            autonat_client=autonat.client,
+            autonat_allow_private=autonat.allow_private_addresses,
+            autonat_confirmations=autonat.confirmations,
+            autonat_probe_interval=autonat.probe_interval,
         )
         self._handler_tasks: set[asyncio.Task[None]] = set()
         self._handled: set[str] = set()
@@ -512,6 +548,7 @@ class Node:
         connection_timeout: float | None = None,
         stream_timeout: float | None = None,
         mdns: bool = False,
+        autonat: bool | AutonatConfig = False,
     ) -> Node:
         """Starts a node (the same as the constructor, from async code)."""
         return cls(
@@ -521,6 +558,7 @@ class Node:
             connection_timeout=connection_timeout,
             stream_timeout=stream_timeout,
             mdns=mdns,
+            autonat=autonat,
         )
 
     async def __aenter__(self) -> Node:

@@ -156,6 +156,12 @@ class Node:
         connection_timeout: float | None = None,
         stream_timeout: float | None = None,
         mdns: bool = False,
+        *,
+        autonat_server: bool = False,
+        autonat_client: bool = False,
+        autonat_allow_private: bool = False,
+        autonat_confirmations: int | None = None,
+        autonat_probe_interval: float | None = None,
     ) -> Node:
         """Starts a node: binds every listen address before returning."""
 

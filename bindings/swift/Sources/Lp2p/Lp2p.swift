@@ -2645,6 +2645,111 @@ public func FfiConverterTypeStreamHandler_lower(_ value: StreamHandler) -> UInt6
 
 
 /**
+ * AutoNAT v2 settings. Every field has a default.
+ */
+public struct AutonatConfig: Equatable, Hashable {
+    /**
+     * Dial back the addresses other peers ask about.
+     */
+    public var server: Bool
+    /**
+     * Ask connected AutoNAT servers to dial our own candidate addresses;
+     * one that enough servers reach becomes a confirmed external address.
+     */
+    public var client: Bool
+    /**
+     * Dial and probe loopback and private-network addresses (the spec says
+     * not to; for tests and all-private networks).
+     */
+    public var allowPrivateAddresses: Bool
+    /**
+     * Distinct servers that must reach an address to confirm it (at least 1).
+     */
+    public var confirmations: UInt32
+    /**
+     * Time between probing rounds while some candidate has no verdict (the
+     * first round comes this long after start); default 15 s.
+     */
+    public var probeInterval: TimeInterval?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Dial back the addresses other peers ask about.
+         */server: Bool = true, 
+        /**
+         * Ask connected AutoNAT servers to dial our own candidate addresses;
+         * one that enough servers reach becomes a confirmed external address.
+         */client: Bool = true, 
+        /**
+         * Dial and probe loopback and private-network addresses (the spec says
+         * not to; for tests and all-private networks).
+         */allowPrivateAddresses: Bool = false, 
+        /**
+         * Distinct servers that must reach an address to confirm it (at least 1).
+         */confirmations: UInt32 = UInt32(3), 
+        /**
+         * Time between probing rounds while some candidate has no verdict (the
+         * first round comes this long after start); default 15 s.
+         */probeInterval: TimeInterval? = nil) {
+        self.server = server
+        self.client = client
+        self.allowPrivateAddresses = allowPrivateAddresses
+        self.confirmations = confirmations
+        self.probeInterval = probeInterval
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension AutonatConfig: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAutonatConfig: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AutonatConfig {
+        return
+            try AutonatConfig(
+                server: FfiConverterBool.read(from: &buf), 
+                client: FfiConverterBool.read(from: &buf), 
+                allowPrivateAddresses: FfiConverterBool.read(from: &buf), 
+                confirmations: FfiConverterUInt32.read(from: &buf), 
+                probeInterval: FfiConverterOptionDuration.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: AutonatConfig, into buf: inout [UInt8]) {
+        FfiConverterBool.write(value.server, into: &buf)
+        FfiConverterBool.write(value.client, into: &buf)
+        FfiConverterBool.write(value.allowPrivateAddresses, into: &buf)
+        FfiConverterUInt32.write(value.confirmations, into: &buf)
+        FfiConverterOptionDuration.write(value.probeInterval, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAutonatConfig_lift(_ buf: RustBuffer) throws -> AutonatConfig {
+    return try FfiConverterTypeAutonatConfig.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAutonatConfig_lower(_ value: AutonatConfig) -> RustBuffer {
+    return FfiConverterTypeAutonatConfig.lower(value)
+}
+
+
+/**
  * A provider of a key found in the DHT.
  */
 public struct KadProvider: Equatable, Hashable {
@@ -2746,6 +2851,12 @@ public struct NodeConfig {
      * be found; runs on the IPv4 interfaces of the listen addresses.
      */
     public var mdns: Bool
+    /**
+     * AutoNAT v2 (off when absent): serves other peers' reachability checks
+     * and confirms our own reachable addresses (`NodeEvent.ExternalAddrConfirmed`;
+     * a DHT in `KadMode.Auto` then serves).
+     */
+    public var autonat: AutonatConfig?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2771,7 +2882,12 @@ public struct NodeConfig {
         /**
          * Find peers on the local network by mDNS (`NodeEvent.Discovered`) and
          * be found; runs on the IPv4 interfaces of the listen addresses.
-         */mdns: Bool = false) {
+         */mdns: Bool = false, 
+        /**
+         * AutoNAT v2 (off when absent): serves other peers' reachability checks
+         * and confirms our own reachable addresses (`NodeEvent.ExternalAddrConfirmed`;
+         * a DHT in `KadMode.Auto` then serves).
+         */autonat: AutonatConfig? = nil) {
         self.listenAddrs = listenAddrs
         self.keypair = keypair
         self.agentVersion = agentVersion
@@ -2779,6 +2895,7 @@ public struct NodeConfig {
         self.streamTimeout = streamTimeout
         self.streamIoTimeout = streamIoTimeout
         self.mdns = mdns
+        self.autonat = autonat
     }
 
     
@@ -2803,7 +2920,8 @@ public struct FfiConverterTypeNodeConfig: FfiConverterRustBuffer {
                 connectionTimeout: FfiConverterOptionDuration.read(from: &buf), 
                 streamTimeout: FfiConverterOptionDuration.read(from: &buf), 
                 streamIoTimeout: FfiConverterOptionDuration.read(from: &buf), 
-                mdns: FfiConverterBool.read(from: &buf)
+                mdns: FfiConverterBool.read(from: &buf), 
+                autonat: FfiConverterOptionTypeAutonatConfig.read(from: &buf)
         )
     }
 
@@ -2815,6 +2933,7 @@ public struct FfiConverterTypeNodeConfig: FfiConverterRustBuffer {
         FfiConverterOptionDuration.write(value.streamTimeout, into: &buf)
         FfiConverterOptionDuration.write(value.streamIoTimeout, into: &buf)
         FfiConverterBool.write(value.mdns, into: &buf)
+        FfiConverterOptionTypeAutonatConfig.write(value.autonat, into: &buf)
     }
 }
 
@@ -3829,6 +3948,30 @@ fileprivate struct FfiConverterOptionTypeKeypair: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeKeypair.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeAutonatConfig: FfiConverterRustBuffer {
+    typealias SwiftType = AutonatConfig?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeAutonatConfig.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeAutonatConfig.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }

@@ -231,6 +231,40 @@ final class Lp2pTests: XCTestCase {
         XCTAssertEqual(try start().kad(mode: .client, protocol: nil).mode(), .client)
     }
 
+    func test_autonat_confirms_external_address() async throws {
+        func autonatNode(server: Bool, client: Bool) throws -> Node {
+            let autonat = AutonatConfig(
+                server: server, client: client, allowPrivateAddresses: true, confirmations: 3, probeInterval: 0.2)
+            let node = try Node(config: NodeConfig(listenAddrs: [loopback], autonat: autonat))
+            nodes.append(node)
+            return node
+        }
+        let servers = try (0..<3).map { _ in try autonatNode(server: true, client: false) }
+        let node = try autonatNode(server: false, client: true)
+        let events = Collector()
+        let subscription = try node.subscribeEvents(listener: events)
+        defer { subscription.cancel() }
+        let kad = node.kad(mode: .auto, protocol: nil)
+        XCTAssertFalse(kad.isServer())
+        for server in servers {
+            _ = try await node.dial(address: server.listenAddrs()[0])
+        }
+        let expected = String(node.listenAddrs()[0].components(separatedBy: "/p2p/")[0])
+        let confirmed = try await events.waitFor(seconds: 30) { event -> String? in
+            if case let .externalAddrConfirmed(address) = event { return address }
+            return nil
+        }
+        XCTAssertEqual(confirmed, expected)
+        XCTAssertTrue(node.externalAddrs().contains(expected))
+        let serving = try await eventually { kad.isServer() }
+        XCTAssertTrue(serving, "the AUTO DHT serves once AutoNAT confirmed an address")
+        XCTAssertThrowsError(try Node(config: NodeConfig(autonat: AutonatConfig(confirmations: 0)))) { error in
+            guard case Lp2pError.InvalidArgument = error else {
+                return XCTFail("expected InvalidArgument, got \(error)")
+            }
+        }
+    }
+
     func test_echo_round_trip_through_handler() async throws {
         let server = try start()
         server.setStreamHandler(protocol: echoProtocol, handler: EchoHandler())

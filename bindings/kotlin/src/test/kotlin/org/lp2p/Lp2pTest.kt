@@ -226,6 +226,44 @@ class Lp2pTest {
     }
 
     @Test
+    fun test_autonat_confirms_external_address() {
+        fun autonatNode(server: Boolean, client: Boolean): Node {
+            val autonat = AutonatConfig(
+                server = server,
+                client = client,
+                allowPrivateAddresses = true,
+                confirmations = 3u,
+                probeInterval = Duration.ofMillis(200),
+            )
+            return Node(NodeConfig(listenAddrs = listOf(LOOPBACK), autonat = autonat)).also { nodes += it }
+        }
+        val servers = List(3) { autonatNode(server = true, client = false) }
+        val node = autonatNode(server = false, client = true)
+        val events = Collector()
+        node.subscribeEvents(events).use {
+            val kad = node.kad(KadMode.AUTO, null)
+            assertEquals(false, kad.isServer())
+            runBlocking {
+                withTimeout(TEST_TIMEOUT_MS) {
+                    for (server in servers) node.dial(server.listenAddrs()[0])
+                }
+            }
+            val expected = node.listenAddrs()[0].substringBefore("/p2p/")
+            var confirmed: NodeEvent.ExternalAddrConfirmed? = null
+            while (confirmed == null) {
+                val event = events.events.poll(30, TimeUnit.SECONDS) ?: error("no ExternalAddrConfirmed event")
+                if (event is NodeEvent.ExternalAddrConfirmed) confirmed = event
+            }
+            assertEquals(expected, confirmed.address)
+            assertTrue(node.externalAddrs().contains(expected))
+            assertTrue(eventually { kad.isServer() }, "the AUTO DHT serves once AutoNAT confirmed an address")
+        }
+        assertThrows<Lp2pException.InvalidArgument> {
+            Node(NodeConfig(autonat = AutonatConfig(confirmations = 0u)))
+        }
+    }
+
+    @Test
     fun test_echo_round_trip_through_handler() {
         runBlocking {
             withTimeout(TEST_TIMEOUT_MS) {
