@@ -235,6 +235,22 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Negotiated<T> {
         Pin::new(&mut this.io).poll_write(cx, data)
     }
 
+    /// Forwarded, so that the Noise stream above can send a frame's prefix,
+    /// ciphertext and tag in one system call.
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        ready!(this.poll_send_pending(cx))?;
+        Pin::new(&mut this.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         ready!(this.poll_send_pending(cx))?;
@@ -299,6 +315,24 @@ mod tests {
         within(s.read_exact(&mut buf)).await.expect("read");
         assert_eq!(&buf, b"reply");
         assert!(s.is_complete());
+    }
+
+    #[tokio::test]
+    async fn vectored_writes_follow_the_lazy_proposal() {
+        let (a, b) = tokio::io::duplex(4096);
+        let (_, mut s) = dialer_select(a, &names(&["/echo"]), Version::V1Lazy).await.expect("lazy");
+        assert!(s.is_write_vectored(), "forwarded from the duplex pipe");
+        let slices = [io::IoSlice::new(b"vec"), io::IoSlice::new(b"tored")];
+        let mut sent = 0;
+        while sent < 3 {
+            sent += within(s.write_vectored(&slices)).await.expect("write");
+        }
+        s.write_all(&b"vectored"[sent..]).await.expect("write");
+        s.flush().await.expect("flush");
+        let (_, mut l) = within(listener_select(b, &names(&["/echo"]))).await.expect("listener");
+        let mut buf = [0u8; 8];
+        within(l.read_exact(&mut buf)).await.expect("read");
+        assert_eq!(&buf, b"vectored");
     }
 
     #[tokio::test]

@@ -1002,7 +1002,7 @@ impl Swarm {
 
     /// Adds a confirmed external address (AutoNAT's verdict, or the
     /// application's word): announced in identify and in our peer record.
-    /// Returns whether it is new. At most [`MAX_EXTERNAL_ADDRS`] are kept;
+    /// Returns whether it is new. At most 32 are kept;
     /// the oldest goes first.
     pub fn add_external_address(self: &Arc<Self>, addr: Multiaddr) -> bool {
         let addr = transport::without_p2p(&addr);

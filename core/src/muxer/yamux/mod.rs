@@ -20,6 +20,8 @@ use tokio::sync::watch;
 
 use connection::{Connection, ReadOutcome, WriteOutcome};
 
+use super::WriteInPlace;
+
 /// The protocol ID negotiated with multistream-select.
 pub const PROTOCOL: &str = "/yamux/1.0.0";
 
@@ -152,7 +154,7 @@ fn lock(shared: &SharedRef) -> MutexGuard<'_, Shared> {
 /// the bytes already are. Wrap an unbuffered stream in a `tokio::io::BufReader`.
 pub fn spawn<T>(io: T, mode: Mode, config: Config) -> (Control, Incoming)
 where
-    T: AsyncBufRead + AsyncWrite + Unpin + Send + 'static,
+    T: AsyncBufRead + WriteInPlace + Send + 'static,
 {
     let shared = Arc::new(Mutex::new(Shared {
         conn: Connection::new(mode, config, Instant::now()),
@@ -184,7 +186,7 @@ struct Driver<T> {
     needs_flush: bool,
 }
 
-impl<T: AsyncBufRead + AsyncWrite + Unpin> Driver<T> {
+impl<T: AsyncBufRead + WriteInPlace> Driver<T> {
     /// Runs until the session ends: Ok on a clean close or EOF.
     fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), YamuxError>> {
         loop {
@@ -201,7 +203,9 @@ impl<T: AsyncBufRead + AsyncWrite + Unpin> Driver<T> {
                 }
             }
             while self.wpos < self.wbuf.len() {
-                match Pin::new(&mut self.io).poll_write(cx, &self.wbuf[self.wpos..]) {
+                // The bytes are ours and written once: the connection below
+                // may encrypt them where they lie.
+                match self.io.poll_write_in_place(cx, &mut self.wbuf[self.wpos..]) {
                     Poll::Ready(Ok(0)) => return Poll::Ready(Err(YamuxError::Io(io::ErrorKind::WriteZero))),
                     Poll::Ready(Ok(n)) => {
                         self.wpos += n;

@@ -8,7 +8,9 @@
 //! and sent from one buffer, an incoming one received, opened and read from
 //! another, with no copy between. Writes are gathered into one message until
 //! it is full or the stream is flushed, so that small writes do not each cost
-//! a frame and a tag. Both buffers start small and grow to a whole frame only
+//! a frame and a tag. The yamux driver's bulk output skips even that buffer:
+//! whole frames are sealed where they lie and several leave in one vectored
+//! write (see the `WriteInPlace` impl). Both buffers start small and grow to a whole frame only
 //! when the traffic needs it, so that an idle connection holds a few KiB.
 
 use std::io;
@@ -35,6 +37,10 @@ const INITIAL_RECV: usize = 2 * 1024;
 /// The largest receive buffer: two whole frames, so that one socket read can
 /// bring a frame and the start of the next.
 const MAX_RECV: usize = 2 * MAX_FRAME;
+
+/// Whole frames sealed in place and sent by one vectored write (see
+/// [`NoiseStream::poll_write_in_place`](crate::muxer::WriteInPlace)).
+const FRAMES_PER_WRITE: usize = 4;
 
 /// One direction's cipher: ChaCha20-Poly1305 with the Noise nonce, a 64-bit
 /// counter sent as 4 zero bytes and the counter in little-endian.
@@ -228,9 +234,28 @@ impl<T: AsyncWrite + Unpin> NoiseStream<T> {
             self.send_pos += n;
         }
         self.send.clear();
+        if self.send.capacity() > MAX_FRAME {
+            // Held frames the socket refused (see `stash_unsent`); a busy
+            // connection gets a frame's room back on its next bulk write.
+            self.send = Vec::new();
+        }
         self.sealed = false;
         self.send_pos = 0;
         Poll::Ready(Ok(()))
+    }
+
+    /// Keeps the bytes of `frames` past the first `written` in the frame
+    /// buffer, to be sent before anything else: they are sealed, so they
+    /// must go out even though the socket is full now.
+    fn stash_unsent(&mut self, frames: &[io::IoSlice<'_>], mut written: usize) {
+        self.send.clear();
+        for slice in frames {
+            let skip = written.min(slice.len());
+            written -= skip;
+            self.send.extend_from_slice(&slice[skip..]);
+        }
+        self.sealed = !self.send.is_empty();
+        self.send_pos = 0;
     }
 
     /// Plaintext bytes gathered in the frame being built.
@@ -318,6 +343,48 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for NoiseStream<T> {
     }
 }
 
+/// The yamux driver's buffer is sealed where it lies: whole frames skip the
+/// copy into the frame buffer and leave in one vectored write (prefix,
+/// ciphertext and tag of each). Less than a whole frame is gathered as
+/// `poll_write` does, so that small writes still share a frame.
+impl<T: AsyncWrite + Unpin> crate::muxer::WriteInPlace for NoiseStream<T> {
+    fn poll_write_in_place(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        // A full gathered frame goes out first, so that a bulk writer that
+        // began with a small write reaches the in-place path on its next call.
+        if self.gathered() == MAX_PLAINTEXT {
+            self.seal()?;
+        }
+        ready!(self.poll_send_frame(cx))?;
+        if self.gathered() > 0 || buf.len() < MAX_PLAINTEXT || !self.io.is_write_vectored() {
+            return Pin::new(self).poll_write(cx, buf);
+        }
+        let frames = (buf.len() / MAX_PLAINTEXT).min(FRAMES_PER_WRITE);
+        let plaintext = frames * MAX_PLAINTEXT;
+        let mut tags = [[0u8; TAG_LEN]; FRAMES_PER_WRITE];
+        for (chunk, tag) in buf[..plaintext].chunks_exact_mut(MAX_PLAINTEXT).zip(&mut tags) {
+            *tag = self.ciphers.send.seal(chunk).map_err(|e| noise_error(io::ErrorKind::Other, e))?;
+        }
+        // Every frame is whole: its message is MAX_MESSAGE_LEN long.
+        let prefix = (MAX_MESSAGE_LEN as u16).to_be_bytes();
+        let mut slices = [io::IoSlice::new(&[]); 3 * FRAMES_PER_WRITE];
+        for (i, (chunk, tag)) in buf[..plaintext].chunks_exact(MAX_PLAINTEXT).zip(&tags).enumerate() {
+            slices[3 * i] = io::IoSlice::new(&prefix);
+            slices[3 * i + 1] = io::IoSlice::new(chunk);
+            slices[3 * i + 2] = io::IoSlice::new(tag);
+        }
+        let slices = &slices[..3 * frames];
+        let written = match Pin::new(&mut self.io).poll_write_vectored(cx, slices) {
+            Poll::Ready(Ok(n)) => n,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            // The frames are sealed (their nonces used): they wait in the
+            // frame buffer, and the next write sends them first.
+            Poll::Pending => 0,
+        };
+        self.stash_unsent(slices, written);
+        Poll::Ready(Ok(plaintext))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -394,5 +461,107 @@ mod tests {
         let mut b = NoiseStream::new(&sealed[..sealed.len() - 3], cb);
         let err = b.read(&mut [0u8; 16]).await.expect_err("truncated");
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    /// A socket that takes vectored writes, at most `limit` bytes per call,
+    /// and says Pending (waking at once) every other call: the in-place path
+    /// must keep what it sealed but could not send.
+    struct Trickle {
+        out: Vec<u8>,
+        limit: usize,
+        calls: usize,
+    }
+
+    impl AsyncWrite for Trickle {
+        fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+            self.poll_write_vectored(cx, &[io::IoSlice::new(data)])
+        }
+
+        fn poll_write_vectored(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            bufs: &[io::IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            let this = self.get_mut();
+            this.calls += 1;
+            if this.calls.is_multiple_of(2) {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            let mut taken = 0;
+            for b in bufs {
+                let n = b.len().min(this.limit - taken);
+                this.out.extend_from_slice(&b[..n]);
+                taken += n;
+            }
+            Poll::Ready(Ok(taken))
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            true
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Writes `pieces` in order, each through the in-place path until taken.
+    async fn write_in_place(stream: &mut NoiseStream<Trickle>, pieces: &[Vec<u8>]) {
+        use crate::muxer::WriteInPlace;
+        for piece in pieces {
+            let mut buf = piece.clone();
+            let mut pos = 0;
+            while pos < buf.len() {
+                pos += std::future::poll_fn(|cx| stream.poll_write_in_place(cx, &mut buf[pos..])).await.expect("write");
+            }
+        }
+        tokio::io::AsyncWriteExt::flush(stream).await.expect("flush");
+    }
+
+    #[tokio::test]
+    async fn in_place_writes_round_trip_through_partial_and_refused_socket_writes() {
+        use tokio::io::AsyncReadExt;
+        for limit in [usize::MAX, 70_000, 1_000, 7] {
+            let (ca, cb) = pair();
+            let mut a = NoiseStream::new(Trickle { out: Vec::new(), limit, calls: 0 }, ca);
+            // Small writes to gather, whole frames in place, then small again.
+            let pieces: Vec<Vec<u8>> = vec![
+                b"small".to_vec(),
+                (0..5 * MAX_PLAINTEXT + 100).map(|i| (i % 251) as u8).collect(),
+                (0..3 * MAX_PLAINTEXT).map(|i| (i % 13) as u8).collect(),
+                b"tail".to_vec(),
+            ];
+            write_in_place(&mut a, &pieces).await;
+            if limit == usize::MAX {
+                // 9 frames in 5 sends: a gathered one, 4 sealed in place, a
+                // gathered one, 2 in place, the gathered tail; every other
+                // call is refused. Frame by frame they would take 9 sends.
+                assert_eq!(a.io.calls, 9, "whole frames took the in-place path");
+            }
+            let expected: Vec<u8> = pieces.concat();
+            let wire = std::mem::take(&mut a.io.out);
+            let mut b = NoiseStream::new(&wire[..], cb);
+            let mut got = Vec::new();
+            b.read_to_end(&mut got).await.expect("read");
+            assert!(got == expected, "limit {limit}: {} bytes back, {} sent", got.len(), expected.len());
+            assert!(a.send.capacity() <= MAX_FRAME, "limit {limit}: held frames keep {} bytes", a.send.capacity());
+        }
+    }
+
+    #[tokio::test]
+    async fn in_place_frames_are_whole_noise_messages() {
+        let (ca, _) = pair();
+        let mut a = NoiseStream::new(Trickle { out: Vec::new(), limit: usize::MAX, calls: 0 }, ca);
+        write_in_place(&mut a, &[vec![7u8; 2 * MAX_PLAINTEXT]]).await;
+        let wire = &a.io.out;
+        assert_eq!(a.io.calls, 1, "both frames in one vectored write");
+        assert_eq!(wire.len(), 2 * MAX_FRAME);
+        assert_eq!(&wire[..HEADER_LEN], &(MAX_MESSAGE_LEN as u16).to_be_bytes());
+        assert_eq!(&wire[MAX_FRAME..MAX_FRAME + HEADER_LEN], &(MAX_MESSAGE_LEN as u16).to_be_bytes());
     }
 }
