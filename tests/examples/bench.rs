@@ -387,8 +387,11 @@ impl Server {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
         // Fields 14 and 15 (utime, stime), counted after the ")" that ends the command name.
         let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-        let fields: Vec<u64> = after_name.split_whitespace().filter_map(|f| f.parse().ok()).collect();
-        let ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
+        // Index before parsing: field 3 (the state letter) does not parse as
+        // a number, and dropping it would shift utime and stime by one.
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+        let ticks = field(11) + field(12);
         // SAFETY: sysconf reads a constant of the system.
         let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
         Duration::from_secs_f64(ticks as f64 / per_second)
