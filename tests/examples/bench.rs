@@ -509,6 +509,7 @@ const RATIOS: &[(&str, &str, &str)] = &[
     ("upload lp2p / encrypted-stream limit", "perf upload: lp2p -> lp2p", LIMIT_SEALED),
     ("download lp2p / encrypted-stream limit", "perf download: lp2p -> lp2p", LIMIT_SEALED),
     ("cpu per GiB lp2p / rust-libp2p", "cpu per GiB (both ends): lp2p", "cpu per GiB (both ends): rust-libp2p"),
+    ("cpu per GiB lp2p / sealed limit", "cpu per GiB (both ends): lp2p", LIMIT_SEALED_CPU),
     ("dial->established lp2p / rust-libp2p", "dial -> established: lp2p", "dial -> established: rust-libp2p"),
     ("dial->first ping lp2p / rust-libp2p", "dial -> first ping reply: lp2p", "dial -> first ping reply: rust-libp2p"),
     (
@@ -535,6 +536,8 @@ const RATIOS: &[(&str, &str, &str)] = &[
 ];
 const LIMIT_TCP: &str = "limit: plain TCP";
 const LIMIT_SEALED: &str = "limit: TCP + ChaCha20-Poly1305 per 64 KiB";
+const LIMIT_TCP_CPU: &str = "cpu per GiB (both ends): limit, plain TCP";
+const LIMIT_SEALED_CPU: &str = "cpu per GiB (both ends): limit, sealed";
 
 fn ratios(table: &Table) -> Vec<(&'static str, f64, bool)> {
     RATIOS
@@ -610,14 +613,23 @@ fn machine() -> String {
 async fn section_limits(plan: &Plan, table: &mut Table) {
     let plain_server = Server::spawn("limit-plain").await;
     let sealed_server = Server::spawn("limit-sealed").await;
-    let mut tcp = Vec::new();
-    let mut sealed = Vec::new();
+    let (mut tcp, mut tcp_cpu) = (Vec::new(), Vec::new());
+    let (mut sealed, mut sealed_cpu) = (Vec::new(), Vec::new());
+    let gib = plan.bytes as f64 / GIB as f64;
     for _ in 0..plan.runs {
+        let cpu = cpu_time() + plain_server.cpu_time();
         tcp.push(limit(&plain_server, plan.bytes, false).await);
+        tcp_cpu.push((cpu_time() + plain_server.cpu_time() - cpu).as_secs_f64() / gib);
+        let cpu = cpu_time() + sealed_server.cpu_time();
         sealed.push(limit(&sealed_server, plan.bytes, true).await);
+        sealed_cpu.push((cpu_time() + sealed_server.cpu_time() - cpu).as_secs_f64() / gib);
     }
     table.push(LIMIT_TCP, "Gbit/s", tcp, false);
     table.push(LIMIT_SEALED, "Gbit/s", sealed, false);
+    // The CPU the limits spend is the floor of what any TCP+ChaCha20-Poly1305
+    // stack spends per GiB on this machine: compare lp2p's to it.
+    table.push(LIMIT_TCP_CPU, "s/GiB", tcp_cpu, true);
+    table.push(LIMIT_SEALED_CPU, "s/GiB", sealed_cpu, true);
 }
 
 /// perf in the four pairings, then 1,000 streams on one connection. Each
