@@ -139,6 +139,17 @@ impl lp2p_string_list {
     }
 }
 
+/// Writes a new list of `items`, owned by the caller (who frees it with
+/// `lp2p_string_list_free`), to `out`.
+///
+/// # Safety
+/// `out` must be non-NULL (see [`check_out`]) and writable.
+pub(crate) unsafe fn write_list<S: AsRef<str>>(out: *mut *mut lp2p_string_list, items: impl IntoIterator<Item = S>) {
+    let list = Box::new(lp2p_string_list::new(items));
+    // SAFETY: the caller checked out and promises it is writable.
+    unsafe { write_out(out, Box::into_raw(list)) }
+}
+
 /// The number of strings in `list`; 0 when `list` is NULL.
 ///
 /// - `list`: borrowed.

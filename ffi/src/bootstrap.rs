@@ -5,7 +5,7 @@ use std::ffi::c_char;
 use lp2p_core::PeerId;
 use lp2p_core::protocols::bootstrap::ipfs_bootstrap;
 
-use crate::args::{arg_multiaddr, arg_mut, arg_ref, check_out, lp2p_string_list, write_out};
+use crate::args::{arg_multiaddr, arg_mut, arg_ref, check_out, lp2p_string_list, write_list};
 use crate::config::lp2p_config;
 use crate::error::{ffi_boundary, lp2p_status};
 use crate::node::lp2p_node;
@@ -60,9 +60,8 @@ pub unsafe extern "C" fn lp2p_node_bootstrap(node: *const lp2p_node, out: *mut *
         let peers = node.block_on(inner.bootstrap())??;
         if !out.is_null() {
             check_out(out, "out")?;
-            let list = lp2p_string_list::new(peers.iter().map(PeerId::to_string));
-            // SAFETY: non-NULL, writable by the caller's contract.
-            unsafe { write_out(out, Box::into_raw(Box::new(list))) };
+            // SAFETY: out was checked above.
+            unsafe { write_list(out, peers.iter().map(PeerId::to_string)) };
         }
         Ok(())
     })

@@ -6,7 +6,8 @@ use lp2p_core::protocols::kad::{self, Kad, KadError, Mode};
 use tokio::runtime::{Handle, Runtime};
 
 use crate::args::{
-    arg_bytes, arg_multiaddr, arg_peer_id, arg_ref, arg_str, c_bytes, check_out, lp2p_string_list, write_out,
+    arg_bytes, arg_multiaddr, arg_peer_id, arg_ref, arg_str, c_bytes, check_out, lp2p_string_list, write_list,
+    write_out,
 };
 use crate::error::{FfiError, FfiResult, ffi_boundary, lp2p_status};
 use crate::node::lp2p_node;
@@ -319,9 +320,8 @@ pub unsafe extern "C" fn lp2p_kad_providers(
         let key = unsafe { arg_bytes(key, key_len, "key") }?.to_vec();
         check_out(out_peers, "out_peers")?;
         let providers = kad.block_on(kad.kad.providers(key, limit))??;
-        let list = lp2p_string_list::new(providers.iter().map(|p| p.peer.to_string()));
-        // SAFETY: checked above.
-        unsafe { write_out(out_peers, Box::into_raw(Box::new(list))) };
+        // SAFETY: out_peers was checked above.
+        unsafe { write_list(out_peers, providers.iter().map(|p| p.peer.to_string())) };
         Ok(())
     })
 }
@@ -342,9 +342,8 @@ pub unsafe extern "C" fn lp2p_kad_find_peer(
         let peer = unsafe { arg_peer_id(peer, "peer") }?;
         check_out(out_addrs, "out_addrs")?;
         let addrs = kad.block_on(kad.kad.find_peer(peer))??;
-        let list = lp2p_string_list::new(addrs.iter().map(|a| a.to_string()));
-        // SAFETY: checked above.
-        unsafe { write_out(out_addrs, Box::into_raw(Box::new(list))) };
+        // SAFETY: out_addrs was checked above.
+        unsafe { write_list(out_addrs, addrs.iter().map(|a| a.to_string())) };
         Ok(())
     })
 }

@@ -19,8 +19,8 @@ use parking_lot::{Mutex, ReentrantMutex};
 use tokio::runtime::{Handle, Runtime};
 
 use crate::args::{
-    arg_multiaddr, arg_peer_id, arg_ref, arg_str, c_string, check_out, lp2p_string_list, to_cstring, write_opt,
-    write_out,
+    arg_multiaddr, arg_peer_id, arg_ref, arg_str, c_string, check_out, lp2p_string_list, to_cstring, write_list,
+    write_opt, write_out,
 };
 use crate::config::lp2p_config;
 use crate::error::{FfiError, FfiResult, ffi_boundary, lp2p_status};
@@ -390,9 +390,8 @@ pub unsafe extern "C" fn lp2p_node_listen_addrs(
         let node = unsafe { arg_ref(node, "node") }?;
         check_out(out, "out")?;
         let addrs = node.node()?.listen_addrs_with_peer_id();
-        let list = lp2p_string_list::new(addrs.iter().map(|a| a.to_string()));
-        // SAFETY: checked above.
-        unsafe { write_out(out, Box::into_raw(Box::new(list))) };
+        // SAFETY: out was checked above.
+        unsafe { write_list(out, addrs.iter().map(|a| a.to_string())) };
         Ok(())
     })
 }
@@ -414,9 +413,8 @@ pub unsafe extern "C" fn lp2p_node_external_addrs(
         let node = unsafe { arg_ref(node, "node") }?;
         check_out(out, "out")?;
         let addrs = node.node()?.external_addrs();
-        let list = lp2p_string_list::new(addrs.iter().map(|a| a.to_string()));
-        // SAFETY: checked above.
-        unsafe { write_out(out, Box::into_raw(Box::new(list))) };
+        // SAFETY: out was checked above.
+        unsafe { write_list(out, addrs.iter().map(|a| a.to_string())) };
         Ok(())
     })
 }
@@ -485,9 +483,8 @@ pub unsafe extern "C" fn lp2p_node_protocols(node: *const lp2p_node, out: *mut *
         // SAFETY: a non-NULL node comes from this library.
         let node = unsafe { arg_ref(node, "node") }?;
         check_out(out, "out")?;
-        let list = lp2p_string_list::new(node.node()?.protocols());
-        // SAFETY: checked above.
-        unsafe { write_out(out, Box::into_raw(Box::new(list))) };
+        // SAFETY: out was checked above.
+        unsafe { write_list(out, node.node()?.protocols()) };
         Ok(())
     })
 }
@@ -848,9 +845,8 @@ pub unsafe extern "C" fn lp2p_node_connected_peers(
         let node = unsafe { arg_ref(node, "node") }?;
         check_out(out, "out")?;
         let peers = node.node()?.connected_peers();
-        let list = lp2p_string_list::new(peers.iter().map(PeerId::to_string));
-        // SAFETY: checked above.
-        unsafe { write_out(out, Box::into_raw(Box::new(list))) };
+        // SAFETY: out was checked above.
+        unsafe { write_list(out, peers.iter().map(PeerId::to_string)) };
         Ok(())
     })
 }
