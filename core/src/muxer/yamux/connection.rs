@@ -484,6 +484,10 @@ impl Connection {
             return;
         }
         stream.reset = true;
+        // The stream is abandoned in both directions: data that arrived
+        // before it is not read any more (reads fail at once), so free it.
+        stream.recv = Vec::new();
+        stream.recv_pos = 0;
         self.send_header(FrameType::WindowUpdate, frame::RST, id, 0);
         self.touched.push(id);
     }
@@ -639,6 +643,21 @@ mod tests {
         b.go_away(frame::GO_AWAY_NORMAL);
         shuttle(&mut a, &mut b, now);
         assert!(matches!(a.open_stream(now), Err(YamuxError::GoAway)));
+    }
+
+    #[test]
+    fn a_local_reset_drops_buffered_data_and_fails_reads() {
+        let (mut a, mut b, now) = pair();
+        let id = a.open_stream(now).expect("open").expect("capacity");
+        assert_eq!(a.write(id, b"echo"), WriteOutcome::Written(4));
+        shuttle(&mut a, &mut b, now);
+        assert_eq!(b.accept(), Some(id));
+        assert_eq!(b.write(id, b"echo"), WriteOutcome::Written(4));
+        shuttle(&mut a, &mut b, now);
+        // "echo" waits in a's buffer; after a's own reset it is not returned.
+        a.reset(id);
+        let mut buf = [0u8; 8];
+        assert_eq!(a.read(id, &mut buf, now), ReadOutcome::Reset);
     }
 
     #[test]
