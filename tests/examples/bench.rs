@@ -124,8 +124,10 @@ async fn serve_limit(encrypt: bool) -> Box<dyn std::any::Any> {
 }
 
 /// Plain TCP, or every 64 KiB frame sealed and opened with ChaCha20-Poly1305,
-/// from this process to `server` (`--serve limit-plain|limit-sealed`).
-async fn limit(server: &Server, bytes: u64, encrypt: bool) -> f64 {
+/// from this process to `server` (`--serve limit-plain|limit-sealed`):
+/// Gbit/s, and CPU-seconds per GiB of both ends.
+async fn limit(server: &Server, bytes: u64, encrypt: bool) -> (f64, f64) {
+    let cpu = cpu_time() + server.cpu_time();
     let mut tx = tokio::net::TcpStream::connect(server.addr.as_str()).await.expect("connect");
     tx.set_nodelay(true).expect("nodelay");
     let key = limit_key();
@@ -142,7 +144,10 @@ async fn limit(server: &Server, bytes: u64, encrypt: bool) -> f64 {
     }
     let mut answer = [0u8; 1];
     tx.read_exact(&mut answer).await.expect("answer");
-    gbits(frames * FRAME as u64, started.elapsed())
+    let elapsed = started.elapsed();
+    let used = cpu_time() + server.cpu_time() - cpu;
+    let moved = frames * FRAME as u64;
+    (gbits(moved, elapsed), used.as_secs_f64() / (moved as f64 / GIB as f64))
 }
 
 // ---- perf ----
@@ -615,19 +620,18 @@ async fn section_limits(plan: &Plan, table: &mut Table) {
     let sealed_server = Server::spawn("limit-sealed").await;
     let (mut tcp, mut tcp_cpu) = (Vec::new(), Vec::new());
     let (mut sealed, mut sealed_cpu) = (Vec::new(), Vec::new());
-    let gib = plan.bytes as f64 / GIB as f64;
     for _ in 0..plan.runs {
-        let cpu = cpu_time() + plain_server.cpu_time();
-        tcp.push(limit(&plain_server, plan.bytes, false).await);
-        tcp_cpu.push((cpu_time() + plain_server.cpu_time() - cpu).as_secs_f64() / gib);
-        let cpu = cpu_time() + sealed_server.cpu_time();
-        sealed.push(limit(&sealed_server, plan.bytes, true).await);
-        sealed_cpu.push((cpu_time() + sealed_server.cpu_time() - cpu).as_secs_f64() / gib);
+        let (gbit, cpu) = limit(&plain_server, plan.bytes, false).await;
+        tcp.push(gbit);
+        tcp_cpu.push(cpu);
+        let (gbit, cpu) = limit(&sealed_server, plan.bytes, true).await;
+        sealed.push(gbit);
+        sealed_cpu.push(cpu);
     }
     table.push(LIMIT_TCP, "Gbit/s", tcp, false);
     table.push(LIMIT_SEALED, "Gbit/s", sealed, false);
-    // The CPU the limits spend is the floor of what any TCP+ChaCha20-Poly1305
-    // stack spends per GiB on this machine: compare lp2p's to it.
+    // What a minimal TCP+ChaCha20-Poly1305 program spends per GiB here: the
+    // floor to compare lp2p's CPU with.
     table.push(LIMIT_TCP_CPU, "s/GiB", tcp_cpu, true);
     table.push(LIMIT_SEALED_CPU, "s/GiB", sealed_cpu, true);
 }
