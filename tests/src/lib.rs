@@ -1,6 +1,8 @@
 //! Cross-crate and interop tests of lp2p live in `tests/`; this library only
 //! holds helpers they share.
 
+pub mod hostile;
+
 /// A deterministic byte pattern of `len` bytes, different for each `seed`,
 /// so that a transfer can be checked end to end.
 pub fn pattern(len: usize, seed: u64) -> Vec<u8> {

@@ -1,0 +1,220 @@
+//! Hostile peers against a real node: each attack of the hardening issue is
+//! played with the kit in `lp2p_tests::hostile`, and each test shows that the
+//! node's memory stays bounded (an allocator counter over this process) and
+//! that an honest peer is still served while the attacker is connected.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use lp2p::muxer::yamux::frame::{self, FrameType};
+use lp2p::{Multiaddr, Node, Stream};
+use lp2p_tests::hostile::{CountingAlloc, HostilePeer, multistream_proposal, ping_flood, rss_bytes};
+use tokio::io::AsyncWriteExt;
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc::new();
+
+/// What an attack may add to the process's live memory. Unbounded, each of
+/// these attacks grows it by hundreds of MiB within seconds.
+const GROWTH_BOUND: usize = 16 * 1024 * 1024;
+
+const STEP: Duration = Duration::from_secs(20);
+
+async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(STEP, fut).await {
+        Ok(v) => v,
+        Err(_) => panic!("timed out: {what}"),
+    }
+}
+
+fn loopback() -> Multiaddr {
+    "/ip4/127.0.0.1/tcp/0".parse().expect("valid multiaddr")
+}
+
+/// A node with a handler that writes without end: it stands for any protocol
+/// whose answer the remote controls (perf's download size, a DHT answer).
+fn target() -> (Node, Multiaddr) {
+    let node = Node::builder().listen(loopback()).build().expect("node starts");
+    node.set_stream_handler("/flood/1.0.0", |mut stream: Stream| async move {
+        let chunk = vec![0x5au8; 64 * 1024];
+        while stream.write_all(&chunk).await.is_ok() {}
+    });
+    let addr = node.listen_addrs_with_peer_id().into_iter().next().expect("a listen address");
+    (node, addr)
+}
+
+/// An honest node pings `addr` while the attacker stays connected.
+async fn honest_peer_is_served(addr: &Multiaddr) {
+    let honest = Node::builder().build().expect("honest node starts");
+    let peer = within("honest dial", honest.dial(addr.clone())).await.expect("honest dial succeeds");
+    let rtt = within("honest ping", honest.ping(peer)).await.expect("honest ping succeeds");
+    assert!(rtt < STEP);
+    honest.shutdown().await;
+}
+
+/// Sends `batch` again and again for at most `budget` bytes, while the node
+/// keeps reading; returns how many bytes went out before the node stopped
+/// reading (a write that makes no progress for 2 s) or the budget ran out.
+/// Records the peak of live memory meanwhile.
+async fn push_until_blocked(attacker: &mut HostilePeer, batch: &[u8], budget: usize) -> usize {
+    let mut sent = 0;
+    while sent < budget {
+        match tokio::time::timeout(Duration::from_secs(2), attacker.send_raw(batch)).await {
+            Ok(Ok(())) => sent += batch.len(),
+            // The node closed the connection or stopped reading: both bound it.
+            Ok(Err(_)) | Err(_) => break,
+        }
+    }
+    sent
+}
+
+/// Waits until live memory is back within `slack` of `baseline`.
+async fn memory_returns(baseline: usize, slack: usize) {
+    let deadline = Instant::now() + STEP;
+    while ALLOC.live() > baseline + slack {
+        assert!(
+            Instant::now() < deadline,
+            "memory stayed at {} bytes after the attacker left (baseline {baseline})",
+            ALLOC.live()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn report(what: &str, baseline: usize, peak: usize, sent: usize) {
+    eprintln!(
+        "{what}: live before {:.1} MiB, peak {:.1} MiB, after {:.1} MiB; attacker sent {:.1} MiB; RSS {:.1} MiB",
+        baseline as f64 / 1048576.0,
+        peak as f64 / 1048576.0,
+        ALLOC.live() as f64 / 1048576.0,
+        sent as f64 / 1048576.0,
+        rss_bytes().unwrap_or(0) as f64 / 1048576.0,
+    );
+}
+
+/// Ping SYN frames flooded by a peer that never reads: every one asks for a
+/// pong; queued without bound they grew a node to GiBs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ping_flood_from_a_peer_that_never_reads_stays_bounded() {
+    let (node, addr) = target();
+    let mut attacker = within("attacker handshake", HostilePeer::connect(&addr)).await.expect("handshake");
+    let baseline = ALLOC.live();
+    ALLOC.reset_peak();
+    let batch = ping_flood(64 * 1024);
+    let sent = push_until_blocked(&mut attacker, &batch, 256 * 1024 * 1024).await;
+    let peak = ALLOC.peak();
+    report("ping flood", baseline, peak, sent);
+    assert!(peak - baseline < GROWTH_BOUND, "ping flood grew live memory by {} bytes", peak - baseline);
+    honest_peer_is_served(&addr).await;
+    drop(attacker);
+    memory_returns(baseline, 4 * 1024 * 1024).await;
+    node.shutdown().await;
+}
+
+/// A stream granted a 2^32-1 window by a peer that never reads, on which the
+/// node writes without end (perf's download, in the advisories).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_window_granted_by_a_peer_that_never_reads_stays_bounded() {
+    let (node, addr) = target();
+    let mut attacker = within("attacker handshake", HostilePeer::connect(&addr)).await.expect("handshake");
+    let baseline = ALLOC.live();
+    ALLOC.reset_peak();
+    let id = within("open", attacker.open_and_propose("/flood/1.0.0", 0)).await.expect("open");
+    // The spec's initial 256 KiB plus this delta is the largest window there is.
+    let delta = u32::MAX - 256 * 1024;
+    within("grant", attacker.send_frame(FrameType::WindowUpdate, 0, id, delta, &[])).await.expect("grant");
+    // Give the node's writer every chance to queue: watch the peak for a while
+    // (the condition is the absence of growth, so this is a bounded watch).
+    let mut peak = 0;
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        peak = peak.max(ALLOC.peak());
+    }
+    report("2^32-1 window", baseline, peak, 0);
+    assert!(peak - baseline < GROWTH_BOUND, "writer grew live memory by {} bytes", peak - baseline);
+    honest_peer_is_served(&addr).await;
+    drop(attacker);
+    memory_returns(baseline, 4 * 1024 * 1024).await;
+    node.shutdown().await;
+}
+
+/// Streams opened and never negotiated, and streams refused with RST while
+/// the attacker does not read: neither may queue without bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_syn_flood_from_a_peer_that_never_reads_stays_bounded() {
+    let (node, addr) = target();
+    let mut attacker = within("attacker handshake", HostilePeer::connect(&addr)).await.expect("handshake");
+    let baseline = ALLOC.live();
+    ALLOC.reset_peak();
+    let mut batch = Vec::new();
+    for _ in 0..4096 {
+        let id = attacker.next_stream_id();
+        batch.extend(lp2p_tests::hostile::encode_frame(FrameType::WindowUpdate, frame::SYN, id, 0, &[]));
+    }
+    let mut sent = 0;
+    // 2M refused streams: 24 MiB of RST frames if they queued.
+    for _ in 0..512 {
+        match tokio::time::timeout(Duration::from_secs(2), attacker.send_raw(&batch)).await {
+            Ok(Ok(())) => sent += batch.len(),
+            Ok(Err(_)) | Err(_) => break,
+        }
+        batch.clear();
+        for _ in 0..4096 {
+            let id = attacker.next_stream_id();
+            batch.extend(lp2p_tests::hostile::encode_frame(FrameType::WindowUpdate, frame::SYN, id, 0, &[]));
+        }
+    }
+    let peak = ALLOC.peak();
+    report("SYN flood", baseline, peak, sent);
+    assert!(peak - baseline < GROWTH_BOUND, "SYN flood grew live memory by {} bytes", peak - baseline);
+    honest_peer_is_served(&addr).await;
+    drop(attacker);
+    memory_returns(baseline, 4 * 1024 * 1024).await;
+    node.shutdown().await;
+}
+
+/// The frame of GHSA-vxx9-2994-q338: Data|SYN longer than the initial window.
+/// The node must refuse it on its header, not buffer it while it trickles in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_syn_frame_longer_than_the_initial_window_is_refused() {
+    let (node, addr) = target();
+    let mut attacker = within("attacker handshake", HostilePeer::connect(&addr)).await.expect("handshake");
+    let mut events = node.events();
+    let header = lp2p_tests::hostile::encode_frame(FrameType::Data, frame::SYN, 1, 262_145, &[]);
+    within("header", attacker.send_raw(&header)).await.expect("header sent");
+    // The node ends the session on the header alone: the connection closes.
+    within("the node closes the connection", async {
+        loop {
+            match events.next().await {
+                Some(lp2p::Event::ConnectionClosed { .. }) => return,
+                Some(_) => {}
+                None => panic!("events ended"),
+            }
+        }
+    })
+    .await;
+    honest_peer_is_served(&addr).await;
+    node.shutdown().await;
+}
+
+/// Streams that propose a protocol and then never finish reading its answer
+/// are served as long as an honest peer still gets through: checks that the
+/// proposal helper speaks multistream-select the node understands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kit_negotiates_a_protocol_the_node_serves() {
+    let (node, addr) = target();
+    let mut attacker = within("attacker handshake", HostilePeer::connect(&addr)).await.expect("handshake");
+    assert_eq!(attacker.remote, node.peer_id());
+    let _id = within("open", attacker.open_and_propose("/flood/1.0.0", 0)).await.expect("open");
+    // The node answers the proposal and starts flooding: some bytes arrive.
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut got = 0;
+    within("flood arrives", async {
+        while got < 128 * 1024 {
+            got += attacker.read_some(&mut buf).await.expect("read");
+        }
+    })
+    .await;
+    assert!(multistream_proposal("/flood/1.0.0").len() > 20);
+    node.shutdown().await;
+}
