@@ -7,7 +7,9 @@ CARGO ?= cargo
 TARGET_DIR := $(abspath $(or $(CARGO_TARGET_DIR),target))
 LP2P_NODE := examples-c/build/lp2p-node
 
-.PHONY: bench demo demo-rust test check fmt-check clippy header-check cargo-test c-test python-test uniffi-test interop-test discovery-test
+SOAK_SECONDS ?= 3600
+
+.PHONY: soak soak-test bench demo demo-rust test check fmt-check clippy header-check cargo-test c-test python-test uniffi-test interop-test discovery-test
 
 demo:
 	examples-c/demo.sh
@@ -16,7 +18,7 @@ demo:
 demo-rust:
 	$(CARGO) run --release -p lp2p --example demo
 
-test: check cargo-test c-test python-test uniffi-test interop-test discovery-test
+test: check cargo-test c-test python-test uniffi-test interop-test discovery-test soak-test
 
 check: fmt-check clippy header-check
 
@@ -71,3 +73,13 @@ discovery-test:
 #                         make bench ONLY=perf,memory for some sections
 bench:
 	$(CARGO) run --release -p lp2p-tests --example bench -- $(if $(QUICK),--quick) $(if $(ONLY),--only $(ONLY))
+
+# Not part of test: a mixed workload (long-lived and churning clients: dials,
+# pings, echo, DHT puts and gets) against one node for SOAK_SECONDS (an hour
+# by default), checking that its memory, tasks and descriptors stay bounded.
+soak:
+	$(CARGO) run --release -p lp2p-tests --example soak -- --seconds $(SOAK_SECONDS)
+
+# The 10-minute form of soak, part of test.
+soak-test:
+	$(CARGO) run -p lp2p-tests --example soak -- --seconds 600
