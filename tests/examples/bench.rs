@@ -4,7 +4,7 @@
 //!
 //!   bench [--quick] [--only SECTION,...]
 //!     --quick   64 MiB transfers, 3 runs, 200 dials (default: 1 GiB, 5 runs, 1,000 dials)
-//!     --only    some of: limits, perf, streams, dials, memory (default: all)
+//!     --only    some of: limits, perf, streams, dials, memory, load (default: all)
 //!   bench --serve KIND   (internal) a listener in a child process: lp2p or
 //!                        rust (perf, streams, idle memory), limit-plain or
 //!                        limit-sealed (the receiving end of the limits)
@@ -417,6 +417,7 @@ async fn serve(kind: &str) {
                 .listen("/ip4/127.0.0.1/tcp/0".parse().expect("addr"))
                 .build()
                 .expect("node");
+            node.set_stream_handler(HOLD, hold);
             println!("{}", node.listen_addrs_with_peer_id()[0]);
             Box::new(node)
         }
@@ -474,6 +475,92 @@ async fn idle_memory(kind: &str, n: usize) -> f64 {
     tokio::time::sleep(SETTLE).await;
     let after = server.rss();
     after.saturating_sub(before) as f64 / n as f64
+}
+
+// ---- load: many peers, many open streams ----
+
+/// Peers (one connection each) and open streams per peer in the load run.
+const LOAD_PEERS: usize = 1000;
+const LOAD_STREAMS_PER_PEER: usize = 10;
+/// A protocol that holds its stream open: one byte each way, then it reads
+/// until the remote closes.
+const HOLD: &str = "/hold/1.0.0";
+
+async fn hold(mut stream: lp2p::Stream) {
+    let mut byte = [0u8; 1];
+    if stream.read_exact(&mut byte).await.is_ok() && stream.write_all(&byte).await.is_ok() {
+        // A small buffer on the task's own stack: what is measured is the
+        // engine's cost of a stream, not a copy buffer's (tokio's is 8 KiB).
+        let mut buf = [0u8; 64];
+        while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
+    }
+}
+
+/// Opens a held stream: when this returns, the listener's handler runs.
+async fn open_held(node: &Node, peer: lp2p::PeerId) -> lp2p::Stream {
+    let mut stream = node.new_stream(peer, HOLD).await.expect("hold stream");
+    stream.write_all(b"h").await.expect("write");
+    let mut byte = [0u8; 1];
+    stream.read_exact(&mut byte).await.expect("the listener answers");
+    stream
+}
+
+/// The listener's resident memory per connection and per open stream, with
+/// `LOAD_PEERS` peers (nodes of this process on one runtime) connected at
+/// once and `LOAD_STREAMS_PER_PEER` streams open on each connection.
+async fn load_lp2p() -> (f64, f64) {
+    const WARM_UP: usize = 8;
+    const SETTLE: Duration = Duration::from_secs(2);
+    let server = Server::spawn("lp2p").await;
+    let addr: lp2p::Multiaddr = server.addr.parse().expect("addr");
+    let handle = tokio::runtime::Handle::current();
+    let mut peers = Vec::new();
+    let mut connect = async |n: usize, peers: &mut Vec<(Node, lp2p::PeerId)>| {
+        for _ in 0..n {
+            let node = Node::builder().runtime(handle.clone()).build().expect("node");
+            let remote = node.dial(addr.clone()).await.expect("dial");
+            peers.push((node, remote));
+        }
+    };
+    connect(WARM_UP, &mut peers).await;
+    tokio::time::sleep(SETTLE).await;
+    let before = server.rss();
+    connect(LOAD_PEERS, &mut peers).await;
+    tokio::time::sleep(SETTLE).await;
+    let connected = server.rss();
+    let mut streams = Vec::new();
+    for (node, remote) in &peers[WARM_UP..] {
+        for _ in 0..LOAD_STREAMS_PER_PEER {
+            streams.push(open_held(node, *remote).await);
+        }
+    }
+    tokio::time::sleep(SETTLE).await;
+    let with_streams = server.rss();
+    eprintln!(
+        "load: listener RSS {:.1} MiB idle, {:.1} MiB with {LOAD_PEERS} peers, {:.1} MiB with {} streams",
+        before as f64 / 1048576.0,
+        connected as f64 / 1048576.0,
+        with_streams as f64 / 1048576.0,
+        streams.len()
+    );
+    drop(streams);
+    for (node, _) in peers {
+        node.shutdown().await;
+    }
+    let per_connection = connected.saturating_sub(before) as f64 / LOAD_PEERS as f64;
+    let per_stream = with_streams.saturating_sub(connected) as f64 / (LOAD_PEERS * LOAD_STREAMS_PER_PEER) as f64;
+    (per_connection, per_stream)
+}
+
+async fn section_load(plan: &Plan, table: &mut Table) {
+    let (mut per_conn, mut per_stream) = (Vec::new(), Vec::new());
+    for _ in 0..plan.runs.min(3) {
+        let (c, s) = load_lp2p().await;
+        per_conn.push(c / 1024.0);
+        per_stream.push(s / 1024.0);
+    }
+    table.push("load, 1000 peers: memory per connection (listener): lp2p", "KiB", per_conn, true);
+    table.push("load, 10000 open streams: memory per stream (listener): lp2p", "KiB", per_stream, true);
 }
 
 /// Waits for the rust peer's first successful ping of `remote`, woken by the
@@ -732,7 +819,7 @@ async fn section_memory(plan: &Plan, table: &mut Table) {
     table.push("memory per idle connection (listener): rust-libp2p", "KiB", rr_mem, true);
 }
 
-const SECTIONS: &[&str] = &["limits", "perf", "streams", "dials", "memory"];
+const SECTIONS: &[&str] = &["limits", "perf", "streams", "dials", "memory", "load"];
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -777,6 +864,9 @@ async fn main() {
     }
     if want("memory") {
         section_memory(&plan, &mut table).await;
+    }
+    if want("load") {
+        section_load(&plan, &mut table).await;
     }
     table.push(
         "resident memory of this process at the end",
