@@ -515,7 +515,7 @@ async fn load_lp2p() -> (f64, f64) {
     let addr: lp2p::Multiaddr = server.addr.parse().expect("addr");
     let handle = tokio::runtime::Handle::current();
     let mut peers = Vec::new();
-    let mut connect = async |n: usize, peers: &mut Vec<(Node, lp2p::PeerId)>| {
+    let connect = async |n: usize, peers: &mut Vec<(Node, lp2p::PeerId)>| {
         for _ in 0..n {
             let node = Node::builder().runtime(handle.clone()).build().expect("node");
             let remote = node.dial(addr.clone()).await.expect("dial");
