@@ -1098,3 +1098,63 @@ impl Ops {
         Ok(found)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn memory_node() -> Node {
+        Node::builder().listen("/memory/0".parse().expect("valid")).build().expect("node starts")
+    }
+
+    /// Opens a DHT stream to `server` and has one PING answered on it: the
+    /// stream then holds an inbound slot. `None` if the server refused it.
+    async fn held_stream(from: &Node, server: PeerId) -> Option<Stream> {
+        let mut stream = from.new_stream(server, PROTOCOL).await.ok()?;
+        protocol::write_message(&mut stream, &protocol::encode_request(&Request::Ping)).await.ok()?;
+        protocol::read_message(&mut stream).await.ok()?;
+        Some(stream)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_per_peer_inbound_table_is_bounded_and_emptied() {
+        let config = Config {
+            mode: Mode::Server,
+            max_inbound_streams: 4,
+            max_inbound_streams_per_peer: 2,
+            inbound_idle_timeout: Duration::from_secs(60),
+            random_walk_interval: None,
+            ..Config::default()
+        };
+        let server = memory_node();
+        let kad = server.kad(config);
+        let shared = Arc::clone(&kad.inner.shared);
+        let mut held = Vec::new();
+        let mut per_client = Vec::new();
+        let mut clients = Vec::new();
+        for _ in 0..3 {
+            let client = memory_node();
+            client.dial(server.listen_addrs_with_peer_id()[0].clone()).await.expect("dials");
+            let mut got = 0;
+            for _ in 0..3 {
+                if let Some(stream) = held_stream(&client, server.peer_id()).await {
+                    got += 1;
+                    held.push(stream);
+                }
+            }
+            per_client.push(got);
+            let counts = lock(&shared.inbound_per_peer).clone();
+            assert!(counts.len() <= 4 && counts.values().all(|c| *c <= 2), "{counts:?}");
+            clients.push(client);
+        }
+        // 2 + 2 fill the 4 global slots; the third peer gets none.
+        assert_eq!(per_client, vec![2, 2, 0]);
+        drop(held);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while !lock(&shared.inbound_per_peer).is_empty() {
+            assert!(tokio::time::Instant::now() < deadline, "slots never freed");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(shared.inbound.available_permits(), 4);
+    }
+}
