@@ -345,3 +345,241 @@ async fn a_network_of_many_nodes_finds_every_peer() {
     );
     assert!(median <= log2, "median hops {median} above log2({n})");
 }
+
+// ---- Sybil resistance: store quotas, eviction, inbound slots per peer ----
+
+fn loopback_node() -> Node {
+    Node::builder().listen("/ip4/127.0.0.1/tcp/0".parse().expect("valid")).build().expect("node starts")
+}
+
+fn open_validators() -> kad::validator::Validators {
+    kad::validator::Validators::default().accept_unknown_namespaces(true)
+}
+
+/// Sends `request` on a new stream, then a PING on the same stream: `true`
+/// when the PING is answered, that is when the server accepted the request
+/// (a refused request resets the stream). For PUT_VALUE the echo must match.
+async fn accepted(from: &Node, to: PeerId, request: &kad::protocol::Request) -> bool {
+    let exchange = async {
+        let mut stream = from.new_stream(to, kad::PROTOCOL).await.ok()?;
+        kad::protocol::write_message(&mut stream, &kad::protocol::encode_request(request)).await.ok()?;
+        if request.expects_response() {
+            let bytes = kad::protocol::read_message(&mut stream).await.ok()?;
+            let response = kad::protocol::decode_response(request.message_type(), request.key(), &bytes).ok()?;
+            if let kad::protocol::Request::PutValue { record } = request
+                && response.record.as_ref() != Some(record)
+            {
+                return None;
+            }
+        }
+        let ping = kad::protocol::Request::Ping;
+        kad::protocol::write_message(&mut stream, &kad::protocol::encode_request(&ping)).await.ok()?;
+        kad::protocol::read_message(&mut stream).await.ok()?;
+        let _ = stream.shutdown().await;
+        Some(())
+    };
+    within("request", exchange).await.is_some()
+}
+
+fn put(key: String) -> kad::protocol::Request {
+    kad::protocol::Request::PutValue { record: kad::protocol::Record { key: key.into_bytes(), value: vec![7; 16] } }
+}
+
+fn add_provider(node: &Node, key: String) -> kad::protocol::Request {
+    let me = kad::protocol::KadPeer { peer: node.peer_id(), addrs: node.listen_addrs() };
+    kad::protocol::Request::AddProvider { key: key.into_bytes(), providers: vec![me] }
+}
+
+/// Floods the store of `target` from `from`: `count` records and provider
+/// records. Returns how many of each it accepted.
+async fn flood(from: &Node, target: PeerId, tag: &str, count: usize) -> (usize, usize) {
+    let mut records = 0;
+    let mut providers = 0;
+    for i in 0..count {
+        if accepted(from, target, &put(format!("/flood/{tag}/{i}"))).await {
+            records += 1;
+        }
+        if accepted(from, target, &add_provider(from, format!("/flood-p/{tag}/{i}"))).await {
+            providers += 1;
+        }
+    }
+    (records, providers)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_from_one_peer_and_one_ip_leaves_the_node_room_for_its_own_records() {
+    let store = kad::store::StoreConfig {
+        max_records: 64,
+        max_local_records: 16,
+        max_records_per_peer: 8,
+        max_records_per_ip: 16,
+        max_provided_keys: 64,
+        max_local_provided_keys: 16,
+        max_provider_records_per_peer: 8,
+        max_provider_records_per_ip: 16,
+        ..Default::default()
+    };
+    let config = Config { store, validators: open_validators(), ..server_config() };
+    let server = loopback_node();
+    let server_kad = server.kad(config.clone());
+    // A second server, so that the node's own puts have somewhere to go.
+    let helper = loopback_node();
+    let _helper_kad = helper.kad(Config { validators: open_validators(), ..server_config() });
+    within("bootstrap", server_kad.add_bootstrap_peer(addr_of(&helper))).await.expect("joins");
+
+    // One peer floods: it gets its quota, no more.
+    let flooder = loopback_node();
+    within("dial", flooder.dial(addr_of(&server))).await.expect("dials");
+    let (records, providers) = flood(&flooder, server.peer_id(), "one", 40).await;
+    assert_eq!((records, providers), (8, 8), "one peer holds at most its quota");
+    // Many peer IDs on the same IP (127.0.0.1): together, the IP's quota.
+    let mut from_ip = (0, 0);
+    for n in 0..10 {
+        let sybil = loopback_node();
+        within("dial", sybil.dial(addr_of(&server))).await.expect("dials");
+        let (r, p) = flood(&sybil, server.peer_id(), &format!("sybil{n}"), 4).await;
+        from_ip = (from_ip.0 + r, from_ip.1 + p);
+    }
+    assert_eq!(from_ip, (8, 8), "the IP holds at most 16, 8 of them the first peer's");
+    // The server keeps answering everyone.
+    let probe = kad::protocol::Request::FindNode { key: PeerId::random().to_bytes() };
+    assert!(accepted(&flooder, server.peer_id(), &probe).await);
+
+    // The node's own records and provider records: all of its budget.
+    for i in 0..16 {
+        let key = format!("/own/{i}").into_bytes();
+        within("put", server_kad.put_value(key.clone(), vec![1; 8])).await.expect("own put succeeds");
+        assert_eq!(server_kad.local_record(&key), Some(vec![1; 8]));
+        within("provide", server_kad.provide(format!("/own-p/{i}").into_bytes())).await.expect("own provide succeeds");
+    }
+    // ... and served to others.
+    let get = kad::protocol::Request::GetValue { key: b"/own/3".to_vec() };
+    let mut stream = within("open", flooder.new_stream(server.peer_id(), kad::PROTOCOL)).await.expect("opens");
+    within("write", kad::protocol::write_message(&mut stream, &kad::protocol::encode_request(&get))).await.expect("w");
+    let bytes = within("read", kad::protocol::read_message(&mut stream)).await.expect("answered");
+    let response = kad::protocol::decode_response(get.message_type(), get.key(), &bytes).expect("decodes");
+    assert_eq!(response.record.map(|r| r.value), Some(vec![1; 8]));
+    let get = kad::protocol::Request::GetProviders { key: b"/own-p/15".to_vec() };
+    let mut stream = within("open", flooder.new_stream(server.peer_id(), kad::PROTOCOL)).await.expect("opens");
+    within("write", kad::protocol::write_message(&mut stream, &kad::protocol::encode_request(&get))).await.expect("w");
+    let bytes = within("read", kad::protocol::read_message(&mut stream)).await.expect("answered");
+    let response = kad::protocol::decode_response(get.message_type(), get.key(), &bytes).expect("decodes");
+    assert!(response.providers.iter().any(|p| p.peer == server.peer_id()), "{:?}", response.providers);
+}
+
+/// A DHT server that answers every FIND_NODE with `named` at an address
+/// where nothing listens.
+fn slanderer(node: &Node, named: PeerId) {
+    node.set_stream_handler(kad::PROTOCOL, move |mut stream: Stream| async move {
+        while let Ok(bytes) = kad::protocol::read_message(&mut stream).await {
+            let Ok(request) = kad::protocol::decode_request(&bytes) else { return };
+            let bogus = kad::protocol::KadPeer {
+                peer: named,
+                addrs: (0..16).map(|i| format!("/memory/{}", 3_000_000_000u64 + i).parse().expect("valid")).collect(),
+            };
+            let response = kad::protocol::Response { closer: vec![bogus], ..Default::default() };
+            let bytes = kad::protocol::encode_response(request.message_type(), request.key(), &response);
+            if kad::protocol::write_message(&mut stream, &bytes).await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bogus_addresses_from_a_third_party_do_not_evict_a_good_peer() {
+    use kad::kbucket::Key;
+    // The seeker remembers a single peer's addresses in its peer store, so
+    // that a good peer's addresses there are soon forgotten: the routing
+    // table's entry is then the only place that still has them.
+    let seeker_key = Keypair::generate_ed25519();
+    let local = Key::from_peer(&seeker_key.peer_id());
+    // Three peers not all in one bucket (k = 2).
+    let (good, dead, liar) = loop {
+        let keys: Vec<Keypair> = (0..3).map(|_| Keypair::generate_ed25519()).collect();
+        let buckets: Vec<Option<usize>> =
+            keys.iter().map(|k| local.distance(&Key::from_peer(&k.peer_id())).bucket_index()).collect();
+        if !(buckets[0] == buckets[1] && buckets[1] == buckets[2]) {
+            let mut keys = keys.into_iter();
+            break (keys.next().expect("3"), keys.next().expect("3"), keys.next().expect("3"));
+        }
+    };
+    // A target the good peer is the farthest from: it is not among the
+    // lookup's 2 seeds, and comes into the lookup only through the liar.
+    let target = loop {
+        let bytes = PeerId::random().to_bytes();
+        let t = Key::from_bytes(&bytes);
+        let d = |k: &Keypair| Key::from_peer(&k.peer_id()).distance(&t);
+        if d(&good) > d(&dead) && d(&good) > d(&liar) {
+            break bytes;
+        }
+    };
+    let build = |key: Keypair| {
+        Node::builder().identity(key).listen("/memory/0".parse().expect("valid")).build().expect("starts")
+    };
+    let seeker = Node::builder()
+        .identity(seeker_key)
+        .listen("/memory/0".parse().expect("valid"))
+        .config(lp2p::Config { max_peers: 1, ..lp2p::Config::default() })
+        .build()
+        .expect("starts");
+    let seeker_kad = seeker.kad(Config { k: 2, ..server_config() });
+    let (good, dead, liar) = (build(good), build(dead), build(liar));
+    let _good_kad = good.kad(server_config());
+    let _dead_kad = dead.kad(server_config());
+    slanderer(&liar, good.peer_id());
+    for node in [&good, &dead, &liar] {
+        within("add", seeker_kad.add_bootstrap_peer(addr_of(node))).await.expect("added");
+    }
+    let table = seeker_kad.routing_table();
+    assert_eq!(table.len(), 3, "{table:?}");
+    within("disconnect", seeker.disconnect(good.peer_id())).await;
+    within("shutdown", dead.shutdown()).await;
+
+    let found = within("lookup", seeker_kad.get_closest_peers(target)).await.expect("looks up");
+    let table = seeker_kad.routing_table();
+    assert!(table.contains(&good.peer_id()), "the good peer was evicted on a third party's word: {table:?}");
+    assert!(found.peers.iter().any(|p| p.peer == good.peer_id()), "it answered at its own address");
+    // A peer that fails at its own address is still evicted.
+    assert!(!table.contains(&dead.peer_id()), "{table:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_peer_holding_its_inbound_slots_does_not_stop_another_peers_find_node() {
+    let config = Config {
+        max_inbound_streams: 8,
+        max_inbound_streams_per_peer: 4,
+        inbound_idle_timeout: Duration::from_secs(60),
+        ..server_config()
+    };
+    let server = memory_node();
+    let _server_kad = server.kad(config);
+    let (hog, other) = (memory_node(), memory_node());
+    within("dial", hog.dial(addr_of(&server))).await.expect("dials");
+    within("dial", other.dial(addr_of(&server))).await.expect("dials");
+    // The hog opens 8 streams, sends a PING on each and keeps them open,
+    // then starts a next request it never finishes (a slow sender).
+    let mut held = Vec::new();
+    let mut answered = 0;
+    for _ in 0..8 {
+        let mut stream = within("open", hog.new_stream(server.peer_id(), kad::PROTOCOL)).await.expect("opens");
+        let ping = kad::protocol::encode_request(&kad::protocol::Request::Ping);
+        if kad::protocol::write_message(&mut stream, &ping).await.is_ok()
+            && within("read", kad::protocol::read_message(&mut stream)).await.is_ok()
+        {
+            answered += 1;
+            within("write", stream.write_all(&[0x20])).await.expect("a length prefix, then nothing");
+        }
+        held.push(stream);
+    }
+    assert_eq!(answered, 4, "one peer gets at most its share of the inbound slots");
+    // Another peer is still answered.
+    let request = kad::protocol::Request::FindNode { key: PeerId::random().to_bytes() };
+    let mut stream = within("open", other.new_stream(server.peer_id(), kad::PROTOCOL)).await.expect("opens");
+    within("write", kad::protocol::write_message(&mut stream, &kad::protocol::encode_request(&request)))
+        .await
+        .expect("written");
+    let bytes = within("read", kad::protocol::read_message(&mut stream)).await.expect("another peer is answered");
+    kad::protocol::decode_response(request.message_type(), request.key(), &bytes).expect("decodes");
+    drop(held);
+}

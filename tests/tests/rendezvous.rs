@@ -271,6 +271,43 @@ impl RustPeer {
     }
 }
 
+#[tokio::test]
+async fn many_peer_ids_on_one_ip_share_its_registration_quota() {
+    let config = ServerConfig { max_registrations_per_peer: 2, max_registrations_per_ip: 5, ..ServerConfig::default() };
+    let point = Node::builder()
+        .listen("/ip4/127.0.0.1/tcp/0".parse().expect("addr"))
+        .rendezvous_server(config)
+        .build()
+        .expect("point starts");
+    // Every client connects from 127.0.0.1: one IP, many peer IDs.
+    let mut statuses = Vec::new();
+    let mut clients = Vec::new();
+    for i in 0..4 {
+        let client = node(&format!("sybil{i}"));
+        let p = connect(&client, &point).await;
+        for ns in ["a", "b"] {
+            let result = within("register", client.rendezvous_register(p, ns, None)).await;
+            statuses.push(match result {
+                Ok(_) => Status::Ok,
+                Err(e) => refused(Err::<(), _>(e)),
+            });
+        }
+        clients.push(client);
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == Status::Ok).count(), 5, "{statuses:?}");
+    assert!(statuses[5..].iter().all(|s| *s == Status::Unavailable), "{statuses:?}");
+    // Discovery keeps working, and a forged cookie past every number is
+    // refused with E_INVALID_COOKIE (not wrapped around to the start).
+    let asker = &clients[0];
+    let p = point.peer_id();
+    let found = within("discover", asker.rendezvous_discover(p, Some("a"), None, None)).await.expect("discover");
+    assert_eq!(found.registrations.len(), 3);
+    let mut forged = u64::MAX.to_be_bytes().to_vec();
+    forged.extend_from_slice(b"a");
+    let forged = lp2p::protocols::rendezvous::client::Cookie::from_bytes(forged).expect("well formed");
+    assert_eq!(refused(asker.rendezvous_discover(p, Some("a"), None, Some(&forged)).await), Status::InvalidCookie);
+}
+
 fn to_lp2p(id: libp2p::PeerId) -> PeerId {
     PeerId::from_bytes(&id.to_bytes()).expect("same binary form")
 }

@@ -2,8 +2,10 @@
 
 use std::sync::Arc;
 
-use super::Node;
+use super::{Node, Stream};
+use crate::multiaddr::Multiaddr;
 use crate::protocols::kad::{Config, Kad};
+use crate::swarm::{BoxFuture, ConnHandler};
 
 impl Node {
     /// Starts the Kademlia DHT on this node with `config` (server mode serves
@@ -29,5 +31,30 @@ impl Node {
             })
         })));
         kad
+    }
+
+    /// Serves the DHT's `protocol` with `handler`, which also gets the
+    /// connection's remote address (for the store's per-IP quotas).
+    pub(crate) fn set_kad_handler<F, Fut>(&self, protocol: &str, handler: F)
+    where
+        F: Fn(Stream, Multiaddr) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        let served = protocol.to_string();
+        let conn_handler: ConnHandler = Arc::new(move |peer, remote, raw| -> BoxFuture {
+            let handler = Arc::clone(&handler);
+            let stream = Stream::new(raw, peer, served.clone());
+            Box::pin(async move { handler(stream, remote).await })
+        });
+        // The swarm pushes identify on the node's runtime, whatever thread calls this.
+        let _guard = self.inner.handle.enter();
+        self.swarm().set_connection_handler(protocol, conn_handler);
+    }
+
+    /// Stops serving the DHT's `protocol`.
+    pub(crate) fn remove_kad_handler(&self, protocol: &str) -> bool {
+        let _guard = self.inner.handle.enter();
+        self.swarm().remove_connection_handler(protocol)
     }
 }

@@ -6,14 +6,15 @@ use std::time::Duration;
 
 use tokio::sync::broadcast::error::RecvError;
 
-use super::{Error, Node};
+use super::{Error, Node, Stream};
 use crate::identity::PeerId;
 use crate::identity::envelope::SignedEnvelope;
 use crate::identity::record::PeerRecord;
+use crate::peerstore::IpGroup;
 use crate::protocols::rendezvous::client::{self, Cookie, Discovered};
 use crate::protocols::rendezvous::server::{Server, ServerConfig};
 use crate::protocols::rendezvous::{self, Message, RendezvousError, Status, driver};
-use crate::swarm::{Event, Step, Swarm};
+use crate::swarm::{BoxFuture, ConnHandler, Event, Step, Swarm};
 
 /// The agent-version prefix of rust-libp2p, whose rendezvous verifies only
 /// the legacy envelope form of peer records.
@@ -37,11 +38,12 @@ impl Node {
         let limit = self.swarm().config().exchange_timeout;
         // Weak: the handler lives in the swarm, which must not own itself.
         let swarm = Arc::downgrade(self.swarm());
-        self.set_stream_handler(rendezvous::PROTOCOL, move |mut stream| {
+        // A connection handler: the remote address counts against the per-IP quota.
+        let handler: ConnHandler = Arc::new(move |peer, remote, raw| -> BoxFuture {
             let server = Arc::clone(&server);
             let swarm = swarm.clone();
-            async move {
-                let peer = stream.peer();
+            let mut stream = Stream::new(raw, peer, rendezvous::PROTOCOL.to_string());
+            Box::pin(async move {
                 // Which records the client can verify depends on its
                 // implementation: wait briefly for identify to tell it.
                 let legacy_only = match swarm.upgrade() {
@@ -51,12 +53,16 @@ impl Node {
                     }
                     None => false,
                 };
-                if let Err(e) = driver::serve(&mut stream, peer, &server, legacy_only, limit).await {
+                let ip = IpGroup::of(&remote);
+                if let Err(e) = driver::serve(&mut stream, peer, ip, &server, legacy_only, limit).await {
                     tracing::debug!(%peer, error = %e, "rendezvous request failed");
                     stream.reset();
                 }
-            }
+            })
         });
+        // The swarm pushes identify on the node's runtime, whatever thread calls this.
+        let _guard = self.inner.handle.enter();
+        self.swarm().set_connection_handler(rendezvous::PROTOCOL, handler);
     }
 
     /// Registers this node under `namespace` at the rendezvous point `point`

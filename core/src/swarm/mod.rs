@@ -739,6 +739,15 @@ impl Swarm {
         self.push_identify_to_all();
     }
 
+    /// Removes a built-in protocol's handler set by `set_connection_handler`.
+    pub(crate) fn remove_connection_handler(self: &Arc<Self>, protocol: &str) -> bool {
+        let removed = self.conn_handlers.write().unwrap_or_else(|p| p.into_inner()).remove(protocol).is_some();
+        if removed {
+            self.push_identify_to_all();
+        }
+        removed
+    }
+
     /// Removes the handler of `protocol`. Returns whether there was one.
     pub fn remove_stream_handler(self: &Arc<Self>, protocol: &str) -> bool {
         let removed = self.handlers.write().unwrap_or_else(|p| p.into_inner()).remove(protocol).is_some();

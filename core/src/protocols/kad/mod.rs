@@ -45,11 +45,12 @@ use tokio_util::task::AbortOnDropHandle;
 use self::kbucket::{Insert, Key, RoutingTable};
 use self::protocol::{KadPeer, MessageError, Record, Request, Response};
 use self::query::{Action, Lookup, LookupConfig};
-use self::store::{Store, StoreConfig, StoreError};
+use self::store::{Origin, Store, StoreConfig, StoreError};
 use self::validator::{RecordError, Validators};
 use crate::identity::PeerId;
 use crate::multiaddr::Multiaddr;
 use crate::node::{Node, Stream};
+use crate::peerstore::IpGroup;
 use crate::swarm::Event;
 
 pub use self::protocol::PROTOCOL;
@@ -90,8 +91,11 @@ pub struct Config {
     pub query_timeout: Duration,
     /// Requests one lookup may send.
     pub max_requests: usize,
-    /// Inbound DHT streams served at once.
+    /// Inbound DHT streams served at once (default 256).
     pub max_inbound_streams: usize,
+    /// Inbound DHT streams served at once for one peer (default 8), so that
+    /// one peer cannot take every slot of `max_inbound_streams`.
+    pub max_inbound_streams_per_peer: usize,
     /// How long an inbound stream may stay idle between requests.
     pub inbound_idle_timeout: Duration,
     /// Store limits and record lifetimes.
@@ -116,6 +120,7 @@ impl Default for Config {
             query_timeout: Duration::from_secs(60),
             max_requests: 200,
             max_inbound_streams: 256,
+            max_inbound_streams_per_peer: 8,
             inbound_idle_timeout: Duration::from_secs(10),
             store: StoreConfig::default(),
             validators: Validators::default(),
@@ -209,6 +214,9 @@ struct Shared {
     provided: Mutex<HashMap<Vec<u8>, Instant>>,
     stats: Mutex<Stats>,
     inbound: Arc<Semaphore>,
+    /// Inbound streams being served per peer. Bounded: an entry exists only
+    /// while its peer holds one of the `max_inbound_streams` permits.
+    inbound_per_peer: Mutex<HashMap<PeerId, usize>>,
     /// Whether we serve the protocol now (fixed unless the mode is `Auto`).
     serving: AtomicBool,
 }
@@ -234,12 +242,12 @@ impl Shared {
         if serve {
             // The handler holds only the DHT state, never the node (which owns the handler).
             let served = Arc::clone(self);
-            node.set_stream_handler(&self.config.protocol, move |stream| {
+            node.set_kad_handler(&self.config.protocol, move |stream, remote| {
                 let shared = Arc::clone(&served);
-                async move { serve_stream(shared, stream).await }
+                async move { serve_stream(shared, stream, remote).await }
             });
         } else {
-            node.remove_stream_handler(&self.config.protocol);
+            node.remove_kad_handler(&self.config.protocol);
         }
         tracing::debug!(serve, "kad: mode changed");
     }
@@ -255,9 +263,16 @@ impl Shared {
             .collect()
     }
 
-    /// Answers one request from `sender`. `None`: no answer is sent.
-    fn handle_request(&self, sender: PeerId, request: Request) -> Result<Option<Response>, KadError> {
+    /// Answers one request from `sender`, whose connection comes from `ip`
+    /// (its store quotas). `None`: no answer is sent.
+    fn handle_request(
+        &self,
+        sender: PeerId,
+        ip: Option<IpGroup>,
+        request: Request,
+    ) -> Result<Option<Response>, KadError> {
         let now = Instant::now();
+        let origin = Origin::Remote { peer: sender, ip };
         let response = match request {
             Request::FindNode { key } => Response { closer: self.closer_peers(&key, &sender), ..Default::default() },
             Request::GetValue { key } => {
@@ -266,7 +281,7 @@ impl Shared {
             }
             Request::PutValue { record } => {
                 self.config.validators.validate(&record.key, &record.value, SystemTime::now())?;
-                self.put_local(&record)?;
+                self.put_local(&record, origin)?;
                 Response { record: Some(record), ..Default::default() }
             }
             Request::GetProviders { key } => {
@@ -290,7 +305,7 @@ impl Shared {
             Request::AddProvider { key, providers } => {
                 // Only the sender may announce itself; other entries are ignored.
                 for p in providers.into_iter().filter(|p| p.peer == sender) {
-                    lock(&self.store).add_provider(key.clone(), p.peer, p.addrs, now)?;
+                    lock(&self.store).add_provider(key.clone(), p.peer, p.addrs, origin, now)?;
                 }
                 return Ok(None);
             }
@@ -299,8 +314,9 @@ impl Shared {
         Ok(Some(response))
     }
 
-    /// Stores a record unless a better one (by the validator) is already held.
-    fn put_local(&self, record: &Record) -> Result<(), KadError> {
+    /// Stores a record put by `origin` unless a better one (by the
+    /// validator) is already held.
+    fn put_local(&self, record: &Record, origin: Origin) -> Result<(), KadError> {
         let now = Instant::now();
         let mut store = lock(&self.store);
         if let Some(existing) = store.get(&record.key, now)
@@ -311,7 +327,7 @@ impl Shared {
                 return Ok(()); // ours is better; keep it
             }
         }
-        Ok(store.put(record.key.clone(), record.value.clone(), now)?)
+        Ok(store.put(record.key.clone(), record.value.clone(), origin, now)?)
     }
 
     /// Updates the table from an identify answer: peers that serve the
@@ -357,6 +373,7 @@ impl Kad {
             provided: Mutex::new(HashMap::new()),
             stats: Mutex::new(Stats::default()),
             inbound: Arc::new(Semaphore::new(config.max_inbound_streams.max(1))),
+            inbound_per_peer: Mutex::new(HashMap::new()),
             serving: AtomicBool::new(false),
             config,
         });
@@ -410,6 +427,13 @@ impl Kad {
     /// A record from the local store only.
     pub fn local_record(&self, key: &[u8]) -> Option<Vec<u8>> {
         lock(&self.inner.shared.store).get(key, Instant::now())
+    }
+
+    /// The live providers of `key` in the local store only (this node first
+    /// if it provides the key).
+    pub fn local_providers(&self, key: &[u8]) -> Vec<KadPeer> {
+        let providers = lock(&self.inner.shared.store).providers(key, Instant::now());
+        providers.into_iter().map(|p| KadPeer { peer: p.peer, addrs: p.addrs }).collect()
     }
 
     /// Runs `fut` on the node's runtime (see `Node::on_runtime`).
@@ -558,14 +582,53 @@ async fn background(node: Node, shared: Arc<Shared>, mut events: crate::node::Ev
     }
 }
 
-/// Serves one inbound DHT stream: requests until EOF, idle timeout or error.
-async fn serve_stream(shared: Arc<Shared>, mut stream: Stream) {
+/// One of a peer's `max_inbound_streams_per_peer` slots; freed on drop.
+struct PeerSlot {
+    shared: Arc<Shared>,
+    peer: PeerId,
+}
+
+impl PeerSlot {
+    fn take(shared: &Arc<Shared>, peer: PeerId) -> Option<PeerSlot> {
+        let mut counts = lock(&shared.inbound_per_peer);
+        let count = counts.entry(peer).or_insert(0);
+        if *count >= shared.config.max_inbound_streams_per_peer.max(1) {
+            return None;
+        }
+        *count += 1;
+        Some(PeerSlot { shared: Arc::clone(shared), peer })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut counts = lock(&self.shared.inbound_per_peer);
+        if let Some(count) = counts.get_mut(&self.peer) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.peer);
+            }
+        }
+    }
+}
+
+/// Serves one inbound DHT stream from a connection at `remote`: requests
+/// until EOF, idle timeout or error.
+async fn serve_stream(shared: Arc<Shared>, mut stream: Stream, remote: Multiaddr) {
+    let sender = stream.peer();
+    // The global permit first: a peer's slot then exists only while it holds
+    // one, which bounds the per-peer map by `max_inbound_streams`.
     let Ok(_permit) = Arc::clone(&shared.inbound).try_acquire_owned() else {
-        tracing::debug!(peer = %stream.peer(), "too many inbound DHT streams; resetting");
+        tracing::debug!(peer = %sender, "too many inbound DHT streams; resetting");
         stream.reset();
         return;
     };
-    let sender = stream.peer();
+    let Some(_slot) = PeerSlot::take(&shared, sender) else {
+        tracing::debug!(peer = %sender, "too many inbound DHT streams from this peer; resetting");
+        stream.reset();
+        return;
+    };
+    let ip = IpGroup::of(&remote);
     loop {
         let bytes =
             match tokio::time::timeout(shared.config.inbound_idle_timeout, protocol::read_message(&mut stream)).await {
@@ -591,7 +654,7 @@ async fn serve_stream(shared: Arc<Shared>, mut stream: Stream) {
         let kind = request.message_type();
         let key = request.key().to_vec();
         lock(&shared.stats).inbound_requests += 1;
-        match shared.handle_request(sender, request) {
+        match shared.handle_request(sender, ip, request) {
             Ok(Some(response)) => {
                 let bytes = protocol::encode_response(kind, &key, &response);
                 let write = protocol::write_message(&mut stream, &bytes);
@@ -681,17 +744,18 @@ impl Ops {
     ) {
         let request = Arc::new(request);
         let deadline = tokio::time::Instant::now() + self.config().query_timeout;
-        let mut inflight: JoinSet<(KadPeer, Result<Response, KadError>)> = JoinSet::new();
+        let mut inflight: JoinSet<(KadPeer, bool, Result<Response, KadError>)> = JoinSet::new();
         loop {
             match lookup.poll(Instant::now()) {
                 Action::Done => break,
                 Action::Send(peers) => {
                     for peer in peers {
+                        let (peer, own) = self.with_own_addresses(peer);
                         let ops = self.clone();
                         let request = Arc::clone(&request);
                         inflight.spawn(async move {
                             let result = ops.request(&peer, &request).await;
-                            (peer, result)
+                            (peer, own, result)
                         });
                     }
                 }
@@ -699,15 +763,20 @@ impl Ops {
                     let wake = next.map(tokio::time::Instant::from_std).unwrap_or(deadline).min(deadline);
                     tokio::select! {
                         joined = inflight.join_next() => match joined {
-                            Some(Ok((peer, Ok(response)))) => {
+                            Some(Ok((peer, _, Ok(response)))) => {
                                 // It answered on the protocol: it serves it.
                                 let _ = lock(&self.shared.table).insert(peer.peer, &peer.addrs);
                                 lookup.on_success(&peer.peer, response.closer.clone());
                                 on_response(lookup, &peer, &response);
                             }
-                            Some(Ok((peer, Err(e)))) => {
-                                tracing::debug!(peer = %peer.peer, error = %e, "DHT request failed");
-                                lock(&self.shared.table).remove(&peer.peer);
+                            Some(Ok((peer, own, Err(e)))) => {
+                                tracing::debug!(peer = %peer.peer, own, error = %e, "DHT request failed");
+                                // Only the peer's own failure at its own
+                                // addresses evicts it: addresses a third party
+                                // named that fail are no evidence against it.
+                                if own {
+                                    lock(&self.shared.table).remove(&peer.peer);
+                                }
                                 lookup.on_failure(&peer.peer);
                             }
                             Some(Err(_)) | None => {}
@@ -722,6 +791,20 @@ impl Ops {
             }
         }
         // Dropping the set aborts requests still in flight.
+    }
+
+    /// The peer to ask and the addresses to dial: a peer in the routing
+    /// table is dialed at its entry's addresses (its own, from identify or
+    /// from its answers), whatever a third party's `closerPeers` said. The
+    /// flag says whether they are its own: only then is a failure evidence
+    /// that evicts the entry.
+    fn with_own_addresses(&self, peer: KadPeer) -> (KadPeer, bool) {
+        match lock(&self.shared.table).get(&peer.peer) {
+            Some(entry) if !entry.addrs.is_empty() || peer.addrs.is_empty() => {
+                (KadPeer { peer: peer.peer, addrs: entry.addrs.clone() }, true)
+            }
+            Some(_) | None => (peer, false),
+        }
     }
 
     async fn closest_peers(&self, key: Vec<u8>) -> Result<ClosestPeers, KadError> {
@@ -882,7 +965,7 @@ impl Ops {
 
     async fn put_value(&self, record: Record) -> Result<usize, KadError> {
         self.config().validators.validate(&record.key, &record.value, SystemTime::now())?;
-        self.shared.put_local(&record)?;
+        self.shared.put_local(&record, Origin::Local)?;
         let closest = self.closest_peers(record.key.clone()).await?;
         let echo = |req: &Request, resp: &Response| match req {
             Request::PutValue { record } => resp.record.as_ref() == Some(record),
@@ -946,7 +1029,7 @@ impl Ops {
         let closest = lookup.closest_succeeded(self.config().k);
         outdated.extend(closest.into_iter().filter(|p| !holders.contains(&p.peer)));
         if found.iter().any(|(p, v)| p.is_none() && *v != best) {
-            let _ = self.shared.put_local(&Record { key: key.clone(), value: best.clone() });
+            let _ = self.shared.put_local(&Record { key: key.clone(), value: best.clone() }, Origin::Local);
         }
         if !outdated.is_empty() {
             let ops = self.clone();
@@ -964,10 +1047,10 @@ impl Ops {
 
     async fn provide(&self, key: Vec<u8>) -> Result<usize, KadError> {
         let me = self.local_provider_peer();
-        lock(&self.shared.store).add_provider(key.clone(), me.peer, me.addrs.clone(), Instant::now())?;
+        lock(&self.shared.store).add_provider(key.clone(), me.peer, me.addrs.clone(), Origin::Local, Instant::now())?;
         {
             let mut provided = lock(&self.shared.provided);
-            if provided.len() < self.config().store.max_provided_keys || provided.contains_key(&key) {
+            if provided.len() < self.config().store.max_local_provided_keys || provided.contains_key(&key) {
                 provided.insert(key.clone(), Instant::now());
             }
         }
@@ -1013,5 +1096,65 @@ impl Ops {
             }
         }
         Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn memory_node() -> Node {
+        Node::builder().listen("/memory/0".parse().expect("valid")).build().expect("node starts")
+    }
+
+    /// Opens a DHT stream to `server` and has one PING answered on it: the
+    /// stream then holds an inbound slot. `None` if the server refused it.
+    async fn held_stream(from: &Node, server: PeerId) -> Option<Stream> {
+        let mut stream = from.new_stream(server, PROTOCOL).await.ok()?;
+        protocol::write_message(&mut stream, &protocol::encode_request(&Request::Ping)).await.ok()?;
+        protocol::read_message(&mut stream).await.ok()?;
+        Some(stream)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_per_peer_inbound_table_is_bounded_and_emptied() {
+        let config = Config {
+            mode: Mode::Server,
+            max_inbound_streams: 4,
+            max_inbound_streams_per_peer: 2,
+            inbound_idle_timeout: Duration::from_secs(60),
+            random_walk_interval: None,
+            ..Config::default()
+        };
+        let server = memory_node();
+        let kad = server.kad(config);
+        let shared = Arc::clone(&kad.inner.shared);
+        let mut held = Vec::new();
+        let mut per_client = Vec::new();
+        let mut clients = Vec::new();
+        for _ in 0..3 {
+            let client = memory_node();
+            client.dial(server.listen_addrs_with_peer_id()[0].clone()).await.expect("dials");
+            let mut got = 0;
+            for _ in 0..3 {
+                if let Some(stream) = held_stream(&client, server.peer_id()).await {
+                    got += 1;
+                    held.push(stream);
+                }
+            }
+            per_client.push(got);
+            let counts = lock(&shared.inbound_per_peer).clone();
+            assert!(counts.len() <= 4 && counts.values().all(|c| *c <= 2), "{counts:?}");
+            clients.push(client);
+        }
+        // 2 + 2 fill the 4 global slots; the third peer gets none.
+        assert_eq!(per_client, vec![2, 2, 0]);
+        drop(held);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while !lock(&shared.inbound_per_peer).is_empty() {
+            assert!(tokio::time::Instant::now() < deadline, "slots never freed");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(shared.inbound.available_permits(), 4);
     }
 }

@@ -9,6 +9,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use super::server::Server;
 use super::{MAX_MESSAGE_LEN, Message, RendezvousError};
 use crate::identity::PeerId;
+use crate::peerstore::IpGroup;
 use crate::wire::frame::{self, FrameError};
 
 /// The largest request a point reads: a `REGISTER` carries one signed peer
@@ -44,13 +45,15 @@ pub async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(Some(Message::decode(&bytes)?))
 }
 
-/// Serves the requests of `from` on one inbound stream until it closes its
+/// Serves the requests of `from` (over a connection from `ip`, for the
+/// per-IP quota) on one inbound stream until it closes its
 /// side (or after a few requests), answering from `server` (see
 /// [`Server::handle_for`] for `legacy_only`). Each read and write is bounded
 /// by `limit`.
 pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     from: PeerId,
+    ip: Option<IpGroup>,
     server: &Mutex<Server>,
     legacy_only: bool,
     limit: Duration,
@@ -65,7 +68,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         let request = Message::decode(&bytes)?;
         let answer = {
             let mut server = server.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            server.handle_for(from, request, Instant::now(), legacy_only)
+            server.handle_from(from, ip, request, Instant::now(), legacy_only)
         };
         if let Some(answer) = answer {
             timed(limit, async { Ok(frame::write_frame(stream, &answer.encode()).await?) }).await?;
@@ -98,7 +101,7 @@ mod tests {
         for request in &requests {
             let (mut a, mut b) = tokio::io::duplex(4096);
             let point = std::sync::Arc::clone(&server);
-            let served = tokio::spawn(async move { serve(&mut b, me, &point, false, limit).await });
+            let served = tokio::spawn(async move { serve(&mut b, me, None, &point, false, limit).await });
             answers.push(exchange(&mut a, request, limit).await.expect("exchange"));
             served.await.expect("joins").expect("served");
         }
@@ -123,14 +126,14 @@ mod tests {
         let (mut a, mut b) = tokio::io::duplex(4096);
         a.write_all(&raw).await.expect("write");
         assert!(matches!(
-            serve(&mut b, me, &server, false, limit).await,
+            serve(&mut b, me, None, &server, false, limit).await,
             Err(RendezvousError::Decode(DecodeError::TooLarge))
         ));
         let (mut a, mut b) = tokio::io::duplex(4096);
         frame::write_frame(&mut a, &[0xff, 0xff, 0xff]).await.expect("write");
-        assert!(matches!(serve(&mut b, me, &server, false, limit).await, Err(RendezvousError::Decode(_))));
+        assert!(matches!(serve(&mut b, me, None, &server, false, limit).await, Err(RendezvousError::Decode(_))));
         let (_a, mut b) = tokio::io::duplex(4096);
-        assert!(matches!(serve(&mut b, me, &server, false, limit).await, Err(RendezvousError::Timeout)));
+        assert!(matches!(serve(&mut b, me, None, &server, false, limit).await, Err(RendezvousError::Timeout)));
         // A point that never answers.
         let (mut a, _b) = tokio::io::duplex(4096);
         let request = client::discover(None, None, None).expect("ok");

@@ -8,6 +8,13 @@
 //! `DISCOVER` with a cookie returns registrations numbered past it, so a
 //! client polls for new ones, and a page cut by the limit continues where it
 //! stopped. A refreshed registration gets a new number: pollers see it again.
+//! Cookie arithmetic is checked: a cookie naming a number never given out
+//! (such as `u64::MAX`) is refused with `E_INVALID_COOKIE`.
+//!
+//! Quotas (each refused with `E_UNAVAILABLE`): registrations per peer
+//! across namespaces, per IP group of the registering connection (an IPv4
+//! address or an IPv6 /64, so that many peer IDs on one host cannot fill the
+//! point), and in total.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -18,6 +25,7 @@ use super::{
 };
 use crate::identity::PeerId;
 use crate::identity::record::{LEGACY_PAYLOAD_TYPE, PeerRecord};
+use crate::peerstore::IpGroup;
 
 /// The limits of a rendezvous point.
 #[derive(Debug, Clone)]
@@ -28,6 +36,10 @@ pub struct ServerConfig {
     pub max_ttl: u64,
     /// Registrations one peer may hold (default 1,000, the spec's recommendation).
     pub max_registrations_per_peer: usize,
+    /// Registrations the peers of one IP group may hold together (default
+    /// 1,000: one peer's worth; connections without IP, such as the memory
+    /// transport's, are not counted).
+    pub max_registrations_per_ip: usize,
     /// Registrations in total (default 10,000).
     pub max_registrations: usize,
     /// The most registrations one `DISCOVER` returns (default 1,000).
@@ -42,6 +54,7 @@ impl Default for ServerConfig {
             min_ttl: MIN_TTL,
             max_ttl: MAX_TTL,
             max_registrations_per_peer: 1000,
+            max_registrations_per_ip: 1000,
             max_registrations: 10_000,
             max_discover_limit: MAX_DISCOVER_LIMIT,
             max_record_len: 8 * 1024,
@@ -58,6 +71,23 @@ struct Entry {
     /// Sealed in the legacy envelope form (rust-libp2p's).
     legacy: bool,
     expires: Instant,
+    /// The IP group of the connection it was registered over.
+    ip: Option<IpGroup>,
+}
+
+/// Why a cookie is refused (all answered with `E_INVALID_COOKIE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CookieError {
+    /// Not 8 bytes of sequence number and a namespace, or too long.
+    #[error("malformed cookie")]
+    Malformed,
+    /// Made for a query of another namespace.
+    #[error("cookie of another query")]
+    OtherQuery,
+    /// Names a sequence number this point never gave out (a forged cookie,
+    /// `u64::MAX`, or one from before a restart).
+    #[error("cookie names sequence number {0}, never given out")]
+    NotIssued(u64),
 }
 
 /// The registrations of a rendezvous point.
@@ -69,6 +99,9 @@ pub struct Server {
     by_seq: BTreeMap<u64, Entry>,
     by_key: HashMap<(PeerId, String), u64>,
     per_peer: HashMap<PeerId, usize>,
+    /// Registrations per IP group. Bounded: a group is present only while it
+    /// counts a live registration (at most `max_registrations` groups).
+    per_ip: HashMap<IpGroup, usize>,
     expiry: BTreeSet<(Instant, u64)>,
 }
 
@@ -84,6 +117,7 @@ impl Server {
             by_seq: BTreeMap::new(),
             by_key: HashMap::new(),
             per_peer: HashMap::new(),
+            per_ip: HashMap::new(),
             expiry: BTreeSet::new(),
         }
     }
@@ -114,9 +148,22 @@ impl Server {
     /// which drops a whole answer over one record it cannot verify): records
     /// in the standard form are left out of its answers.
     pub fn handle_for(&mut self, from: PeerId, request: Message, now: Instant, legacy_only: bool) -> Option<Message> {
+        self.handle_from(from, None, request, now, legacy_only)
+    }
+
+    /// As [`Server::handle_for`], for a request that came over a connection
+    /// from `ip` (counted against the per-IP quota; `None`: not counted).
+    pub fn handle_from(
+        &mut self,
+        from: PeerId,
+        ip: Option<IpGroup>,
+        request: Message,
+        now: Instant,
+        legacy_only: bool,
+    ) -> Option<Message> {
         self.expire(now);
         match request {
-            Message::Register(r) => Some(self.register(from, r, now)),
+            Message::Register(r) => Some(self.register(from, ip, r, now)),
             Message::Unregister { namespace } => {
                 self.remove(&(from, namespace));
                 None
@@ -141,11 +188,9 @@ impl Server {
 
     fn forget(&mut self, entry: &Entry) {
         self.by_key.remove(&(entry.peer, entry.namespace.clone()));
-        if let Some(count) = self.per_peer.get_mut(&entry.peer) {
-            *count -= 1;
-            if *count == 0 {
-                self.per_peer.remove(&entry.peer);
-            }
+        decrement(&mut self.per_peer, &entry.peer);
+        if let Some(ip) = &entry.ip {
+            decrement(&mut self.per_ip, ip);
         }
     }
 
@@ -158,14 +203,20 @@ impl Server {
         }
     }
 
-    fn register(&mut self, from: PeerId, r: Register, now: Instant) -> Message {
-        match self.try_register(from, r, now) {
+    fn register(&mut self, from: PeerId, ip: Option<IpGroup>, r: Register, now: Instant) -> Message {
+        match self.try_register(from, ip, r, now) {
             Ok(ttl) => Message::RegisterResponse { status: Status::Ok, text: String::new(), ttl: Some(ttl) },
             Err((status, text)) => Message::RegisterResponse { status, text: text.into(), ttl: None },
         }
     }
 
-    fn try_register(&mut self, from: PeerId, r: Register, now: Instant) -> Result<u64, (Status, &'static str)> {
+    fn try_register(
+        &mut self,
+        from: PeerId,
+        ip: Option<IpGroup>,
+        r: Register,
+        now: Instant,
+    ) -> Result<u64, (Status, &'static str)> {
         if !valid_namespace(&r.namespace) {
             return Err((Status::InvalidNamespace, "namespace must be 1 to 255 bytes"));
         }
@@ -185,8 +236,8 @@ impl Server {
             return Err((Status::NotAuthorized, "the record is not the sender's"));
         }
         let key = (from, r.namespace.clone());
-        let refresh = self.by_key.contains_key(&key);
-        if !refresh {
+        let previous_ip = self.by_key.get(&key).and_then(|seq| self.by_seq.get(seq)).map(|e| e.ip);
+        if previous_ip.is_none() {
             if self.per_peer.get(&from).copied().unwrap_or(0) >= self.config.max_registrations_per_peer {
                 return Err((Status::Unavailable, "too many registrations of this peer"));
             }
@@ -194,16 +245,28 @@ impl Server {
                 return Err((Status::Unavailable, "the rendezvous point is full"));
             }
         }
+        // A new registration, or a refresh from another IP group, counts
+        // against the IP's quota.
+        if let Some(group) = &ip
+            && previous_ip != Some(ip)
+            && self.per_ip.get(group).copied().unwrap_or(0) >= self.config.max_registrations_per_ip
+        {
+            return Err((Status::Unavailable, "too many registrations from this IP"));
+        }
+        let Some(seq) = self.last_seq.checked_add(1) else {
+            return Err((Status::Unavailable, "sequence numbers exhausted"));
+        };
         self.remove(&key);
-        self.last_seq += 1;
-        let seq = self.last_seq;
+        self.last_seq = seq;
         let expires = now + Duration::from_secs(ttl);
-        self.by_seq.insert(
-            seq,
-            Entry { peer: from, namespace: r.namespace, signed_peer_record: r.signed_peer_record, legacy, expires },
-        );
+        let entry =
+            Entry { peer: from, namespace: r.namespace, signed_peer_record: r.signed_peer_record, legacy, expires, ip };
+        self.by_seq.insert(seq, entry);
         self.by_key.insert(key, seq);
         *self.per_peer.entry(from).or_insert(0) += 1;
+        if let Some(ip) = ip {
+            *self.per_ip.entry(ip).or_insert(0) += 1;
+        }
         self.expiry.insert((expires, seq));
         Ok(ttl)
     }
@@ -222,10 +285,15 @@ impl Server {
         }
         let after = match &d.cookie {
             None => 0,
-            Some(cookie) => match parse_cookie(cookie, d.namespace.as_deref()) {
-                Some(seq) => seq,
-                None => return refuse(Status::InvalidCookie, "cookie does not match this query"),
+            Some(cookie) => match self.parse_cookie(cookie, d.namespace.as_deref()) {
+                Ok(seq) => seq,
+                Err(e) => return refuse(Status::InvalidCookie, &e.to_string()),
             },
+        };
+        // Checked: after the last possible number there is nothing newer (no wrap to 0).
+        let newer = match after.checked_add(1) {
+            Some(first) => self.by_seq.range(first..),
+            None => self.by_seq.range(0..0),
         };
         let limit = d.limit.unwrap_or(u64::MAX).min(self.config.max_discover_limit) as usize;
         let mut registrations = Vec::new();
@@ -234,13 +302,14 @@ impl Server {
         let mut seen = self.last_seq.max(after);
         let wanted =
             |e: &&Entry| d.namespace.as_ref().is_none_or(|ns| *ns == e.namespace) && (e.legacy || !legacy_only);
-        for (&seq, entry) in self.by_seq.range(after + 1..) {
+        for (&seq, entry) in newer {
             if !wanted(&entry) {
                 continue;
             }
             let entry_size = entry.signed_peer_record.len() + entry.namespace.len() + 32;
             if registrations.len() == limit || size + entry_size > MAX_MESSAGE_LEN {
-                seen = seq - 1;
+                // `seq > after >= 0`: no underflow.
+                seen = seq.saturating_sub(1);
                 break;
             }
             size += entry_size;
@@ -267,16 +336,33 @@ fn make_cookie(seq: u64, namespace: Option<&str>) -> Vec<u8> {
     cookie
 }
 
-/// The sequence number of a cookie made for the same query, if it is one.
-fn parse_cookie(cookie: &[u8], namespace: Option<&str>) -> Option<u64> {
-    if cookie.len() < 8 || cookie.len() > MAX_COOKIE_LEN {
-        return None;
+impl Server {
+    /// The sequence number of a cookie this point made for the same query.
+    fn parse_cookie(&self, cookie: &[u8], namespace: Option<&str>) -> Result<u64, CookieError> {
+        if cookie.len() < 8 || cookie.len() > MAX_COOKIE_LEN {
+            return Err(CookieError::Malformed);
+        }
+        let (seq, ns) = cookie.split_at(8);
+        if ns != namespace.unwrap_or("").as_bytes() {
+            return Err(CookieError::OtherQuery);
+        }
+        let seq = u64::from_be_bytes(seq.try_into().map_err(|_| CookieError::Malformed)?);
+        // Our cookies name numbers we gave out (or 0); anything past the last is forged.
+        if seq > self.last_seq {
+            return Err(CookieError::NotIssued(seq));
+        }
+        Ok(seq)
     }
-    let (seq, ns) = cookie.split_at(8);
-    if ns != namespace.unwrap_or("").as_bytes() {
-        return None;
+}
+
+/// Decrements a count, removing it at zero (so the map holds live entries only).
+fn decrement<K: std::hash::Hash + Eq>(map: &mut HashMap<K, usize>, key: &K) {
+    if let Some(count) = map.get_mut(key) {
+        *count = count.saturating_sub(1);
+        if *count == 0 {
+            map.remove(key);
+        }
     }
-    Some(u64::from_be_bytes(seq.try_into().ok()?))
 }
 
 #[cfg(test)]
@@ -508,5 +594,93 @@ mod tests {
         let me = Keypair::generate_ed25519().public().to_peer_id();
         let response = Message::RegisterResponse { status: Status::Ok, text: String::new(), ttl: Some(1) };
         assert_eq!(server.handle(me, response, Instant::now()), None);
+    }
+
+    #[test]
+    fn registrations_per_ip_are_bounded_across_peer_ids() {
+        let config =
+            ServerConfig { max_registrations_per_peer: 3, max_registrations_per_ip: 5, ..ServerConfig::default() };
+        let mut server = Server::new(config);
+        let now = Instant::now();
+        let host = Some(IpGroup::V4([203, 0, 113, 7]));
+        let sybils: Vec<Keypair> = (0..6).map(|_| Keypair::generate_ed25519()).collect();
+        let mut statuses = Vec::new();
+        for key in &sybils {
+            for ns in ["a", "b", "c", "d"] {
+                let answer = server.handle_from(key.public().to_peer_id(), host, register(ns, key, None), now, false);
+                statuses.push(status_of(answer).0);
+            }
+        }
+        let ok = statuses.iter().filter(|s| **s == Status::Ok).count();
+        assert_eq!(ok, 5, "one IP group holds at most 5");
+        assert!(statuses.iter().all(|s| matches!(s, Status::Ok | Status::Unavailable)));
+        // The first peer hit its own quota (3) before the IP's.
+        assert_eq!(statuses[3], Status::Unavailable);
+        // Another IPv6 host of the same /64 shares the quota; another /64 does not.
+        let v6 = |last: u8| Some(IpGroup::of_ip(std::net::IpAddr::from([0x2001, 0xdb8, 0, 1, 0, 0, 0, last as u16])));
+        let v6_other = Some(IpGroup::of_ip(std::net::IpAddr::from([0x2001, 0xdb8, 0, 2, 0, 0, 0, 1])));
+        let mut v6_ok = 0;
+        for (i, key) in sybils.iter().enumerate() {
+            let answer =
+                server.handle_from(key.public().to_peer_id(), v6(i as u8), register("v6", key, None), now, false);
+            if status_of(answer).0 == Status::Ok {
+                v6_ok += 1;
+            }
+        }
+        assert_eq!(v6_ok, 5);
+        let fresh = Keypair::generate_ed25519();
+        let answer =
+            server.handle_from(fresh.public().to_peer_id(), v6_other, register("v6", &fresh, None), now, false);
+        assert_eq!(status_of(answer).0, Status::Ok);
+        // A refresh from the same group is not a new registration.
+        let first = &sybils[0];
+        let answer = server.handle_from(first.public().to_peer_id(), host, register("a", first, None), now, false);
+        assert_eq!(status_of(answer).0, Status::Ok);
+        // Unregistering frees the group's room; expiry empties the tables.
+        server.handle_from(
+            first.public().to_peer_id(),
+            host,
+            Message::Unregister { namespace: "a".into() },
+            now,
+            false,
+        );
+        let late = &sybils[5];
+        let answer = server.handle_from(late.public().to_peer_id(), host, register("a", late, None), now, false);
+        assert_eq!(status_of(answer).0, Status::Ok);
+        server.expire(now + Duration::from_secs(MAX_TTL + 1));
+        assert!(server.per_ip.is_empty() && server.per_peer.is_empty() && server.is_empty());
+    }
+
+    #[test]
+    fn cookies_past_the_last_number_are_refused_without_overflow() {
+        let mut server = Server::new(ServerConfig::default());
+        let key = Keypair::generate_ed25519();
+        let me = key.public().to_peer_id();
+        let now = Instant::now();
+        server.handle(me, register("app", &key, None), now);
+        for seq in [u64::MAX, u64::MAX - 1, 2] {
+            let cookie = make_cookie(seq, Some("app"));
+            assert_eq!(server.parse_cookie(&cookie, Some("app")), Err(CookieError::NotIssued(seq)));
+            let answer = server.handle(me, discover(Some("app"), None, Some(cookie)), now);
+            assert!(
+                matches!(answer, Some(Message::DiscoverResponse { status: Status::InvalidCookie, cookie: None, .. })),
+                "{seq}: {answer:?}"
+            );
+        }
+        assert_eq!(server.parse_cookie(&[0; 3], None), Err(CookieError::Malformed));
+        assert_eq!(server.parse_cookie(&make_cookie(1, Some("x")), Some("y")), Err(CookieError::OtherQuery));
+        // The last number given out is a valid cookie: nothing newer.
+        let (regs, _) =
+            discovered(server.handle(me, discover(Some("app"), None, Some(make_cookie(1, Some("app")))), now));
+        assert!(regs.is_empty());
+        // Sequence numbers are never wrapped: at the end, registering is refused.
+        server.last_seq = u64::MAX;
+        let other = Keypair::generate_ed25519();
+        let answer = server.handle(other.public().to_peer_id(), register("app", &other, None), now);
+        assert_eq!(status_of(answer).0, Status::Unavailable);
+        let cookie = make_cookie(u64::MAX, Some("app"));
+        let (regs, next) = discovered(server.handle(me, discover(Some("app"), None, Some(cookie)), now));
+        assert!(regs.is_empty());
+        assert_eq!(next, make_cookie(u64::MAX, Some("app")));
     }
 }
