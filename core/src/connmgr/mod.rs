@@ -54,7 +54,11 @@ pub struct ConnManagerConfig {
     /// Trims leave this many trimmable connections open (default 160).
     pub low_watermark: usize,
     /// A trim is due when more than this many connections are open (default
-    /// 192). 0 disables trimming.
+    /// 192). 0 disables trimming. The default is above the resource manager's
+    /// default system connection limit on machines with less than 4 GiB of
+    /// memory (128 + 128 per GiB of an eighth of memory): there the swarm
+    /// should lower both watermarks to fit (see
+    /// [`ConnManager::high_watermark_exceeds`]).
     pub high_watermark: usize,
     /// Connections younger than this are never trimmed (default 1 minute:
     /// long enough for identify and the first protocol exchange).
@@ -153,6 +157,14 @@ impl ConnManager {
     /// The configuration.
     pub fn config(&self) -> &ConnManagerConfig {
         &self.config
+    }
+
+    /// Whether the high watermark is above `system_conns`, the resource
+    /// manager's system connection limit: the limit would then refuse
+    /// connections before a trim ever made room (go-libp2p checks the same at
+    /// start-up).
+    pub fn high_watermark_exceeds(&self, system_conns: u64) -> bool {
+        u64::try_from(self.config.high_watermark).unwrap_or(u64::MAX) > system_conns
     }
 
     /// How often the swarm should call [`ConnManager::poll_trim`].

@@ -210,3 +210,17 @@ fn tracked_peers_are_bounded_and_forgotten_when_empty() {
     manager.peer_disconnected(peers[2]);
     assert_eq!(manager.tracked_peers(), 0);
 }
+
+#[test]
+fn the_high_watermark_is_compared_with_the_system_limit() {
+    let manager = ConnManager::new(ConnManagerConfig::default());
+    assert!(!manager.high_watermark_exceeds(192));
+    assert!(manager.high_watermark_exceeds(191));
+    // The default 192 fits the system limit from a 512 MiB budget (a 4 GiB
+    // machine) up; below, the swarm must lower the watermarks.
+    let system = |budget: u64| crate::rcmgr::ResourceManagerConfig::scaled(budget, 0).system.conns;
+    assert_eq!(system(512 << 20), 192);
+    assert!(!manager.high_watermark_exceeds(system(512 << 20)));
+    assert!(manager.high_watermark_exceeds(system(511 << 20)));
+    assert!(manager.high_watermark_exceeds(system(0)));
+}

@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 
-use super::ip::{AllowlistEntry, IpNetwork, NetworkLimit, SubnetLimit};
-use crate::PeerId;
+use super::ip::{AllowlistEntry, IpNetwork, NetworkError, NetworkLimit, SubnetLimit};
+use crate::{Multiaddr, PeerId};
 
 /// The value of a limit that never refuses. Every limit is a `u64`, and this
 /// one is larger than any count or byte total the process can reach.
@@ -523,6 +523,21 @@ impl ResourceManagerConfig {
             network_limits: Vec::new(),
             allowlist: Vec::new(),
         }
+    }
+
+    /// Adds an allowlist entry in go-libp2p's multiaddr form (`/ip4/1.2.3.0/ipcidr/24`,
+    /// optionally ending in `/p2p/<peer>`), as a CLI flag or binding would give it.
+    pub fn allow(&mut self, addr: &Multiaddr) -> Result<(), NetworkError> {
+        self.allowlist.push(AllowlistEntry::from_multiaddr(addr)?);
+        Ok(())
+    }
+
+    /// Sets the total connection limit of the system scope, and the inbound
+    /// and outbound limits to at most it: the one knob most applications want.
+    pub fn set_max_connections(&mut self, max: u64) {
+        self.system.conns = max;
+        self.system.conns_inbound = self.system.conns_inbound.min(max);
+        self.system.conns_outbound = self.system.conns_outbound.min(max);
     }
 }
 

@@ -694,3 +694,15 @@ fn concurrent_use_from_several_threads() {
     assert!(refusals.load(Ordering::Relaxed) > 0, "the threads never competed for a limit");
     assert!(rcmgr.is_idle(), "leaked: {:?}", rcmgr.stats());
 }
+
+#[test]
+fn config_helpers_for_bindings() {
+    let mut config = ResourceManagerConfig::scaled(0, 0);
+    config.allow(&"/ip4/192.0.2.0/ipcidr/24".parse().expect("addr")).expect("allow");
+    assert_eq!(config.allow(&"/dns4/example.com".parse().expect("addr")), Err(NetworkError::NoAddress));
+    assert_eq!(config.allowlist.len(), 1);
+    config.set_max_connections(10);
+    assert_eq!((config.system.conns, config.system.conns_inbound, config.system.conns_outbound), (10, 10, 10));
+    let rcmgr = ResourceManager::new(config);
+    assert!(rcmgr.open_connection(IN, true, ip("192.0.2.1")).expect("allowlisted").is_allowlisted());
+}
