@@ -17,6 +17,7 @@
 
 #![warn(missing_docs)]
 
+pub mod connmgr;
 pub mod identity;
 pub mod multiaddr;
 pub mod muxer;
@@ -24,6 +25,7 @@ pub mod negotiate;
 pub mod node;
 pub mod peerstore;
 pub mod protocols;
+pub mod rcmgr;
 pub mod security;
 pub mod swarm;
 pub mod transport;
