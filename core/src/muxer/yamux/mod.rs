@@ -45,6 +45,16 @@ pub struct Config {
     pub max_streams: usize,
     /// Inbound streams not yet accepted (and our streams not yet ACKed).
     pub max_pending_inbound: usize,
+    /// Bytes queued for sending at most (see the bounds in [`connection`]):
+    /// writers wait at three quarters of it, and input is not read while the
+    /// queue is at it. 1 MiB: at 10 Gbit/s the socket drains it in under a
+    /// millisecond, far more than one round of the driver writes, so it does
+    /// not slow a transfer; and a peer that never reads costs at most this
+    /// (plus the batch the driver is writing).
+    pub max_output_buffer: usize,
+    /// Sum of the receive windows of all streams at most: what a peer can
+    /// make us buffer on one connection. At least `max_window` (raised if lower).
+    pub max_connection_receive_window: usize,
 }
 
 impl Default for Config {
@@ -54,6 +64,8 @@ impl Default for Config {
             max_window: 16 * 1024 * 1024,
             max_streams: 8192,
             max_pending_inbound: 256,
+            max_output_buffer: 1024 * 1024,
+            max_connection_receive_window: 64 * 1024 * 1024,
         }
     }
 }
@@ -198,6 +210,8 @@ impl<T: AsyncBufRead + WriteInPlace> Driver<T> {
                 if shared.conn.has_output() {
                     shared.conn.swap_output(&mut self.wbuf);
                     self.wpos = 0;
+                    // Writers and openers that waited for room go on.
+                    shared.wake_touched();
                 } else if shared.close_requested && !self.needs_flush {
                     return Poll::Ready(Ok(()));
                 }
@@ -226,6 +240,18 @@ impl<T: AsyncBufRead + WriteInPlace> Driver<T> {
 
             // Read what the remote sent, straight from the stream's buffer
             // (the decrypted Noise message). Windows bound how much that can be.
+            // Not while the output is full: the remote could make it grow with
+            // frames that need an answer while it does not read its socket.
+            // The socket's write waker brings us back once output moves.
+            if lock(&self.shared).conn.input_paused() {
+                if !progress {
+                    // The write above is pending (its waker is set): wait for it.
+                    let mut shared = lock(&self.shared);
+                    shared.driver = Some(cx.waker().clone());
+                    return Poll::Pending;
+                }
+                continue;
+            }
             match Pin::new(&mut self.io).poll_fill_buf(cx) {
                 Poll::Ready(Ok([])) => return Poll::Ready(Ok(())),
                 Poll::Ready(Ok(bytes)) => {
@@ -340,6 +366,19 @@ impl Control {
     /// The measured round-trip time of the session, once known.
     pub fn rtt(&self) -> Option<std::time::Duration> {
         lock(&self.shared).conn.rtt()
+    }
+
+    /// Bytes queued in the session for sending, not yet taken by the driver
+    /// (which writes at most one earlier batch at a time). Bounded by
+    /// `Config::max_output_buffer` plus what one chunk of input can cause.
+    pub fn buffered_output(&self) -> usize {
+        lock(&self.shared).conn.output_len()
+    }
+
+    /// Received bytes buffered in the session's streams, not yet read.
+    /// Bounded by `Config::max_connection_receive_window`.
+    pub fn buffered_input(&self) -> usize {
+        lock(&self.shared).conn.buffered_input()
     }
 }
 
@@ -456,6 +495,10 @@ impl Drop for YamuxStream {
         shared.conn.drop_stream(self.id);
         shared.wakers.remove(&self.id);
         shared.wake_driver();
+        // Its window went back to the receive budget: openers may go on.
+        for w in shared.open.drain(..) {
+            w.wake();
+        }
     }
 }
 
