@@ -1006,6 +1006,180 @@ mod tests {
         assert_eq!(b.accept(), Some(1));
     }
 
+    /// Feeds `bytes` in chunks of `chunk` bytes as a driver does: never while
+    /// the input is paused, never taking the output. Returns the bytes fed,
+    /// checking after each chunk that the output stays within the cap plus
+    /// what one chunk can cause (a 12-byte reply per 12-byte frame).
+    fn feed_without_taking(conn: &mut Connection, bytes: &[u8], chunk: usize, now: Instant) -> usize {
+        let mut fed = 0;
+        for piece in bytes.chunks(chunk) {
+            if conn.input_paused() {
+                break;
+            }
+            conn.handle_input(piece, now).expect("valid frames");
+            fed += piece.len();
+            assert!(conn.output.len() <= conn.config.max_output_buffer + chunk, "{}", conn.output.len());
+        }
+        fed
+    }
+
+    /// A server whose stream 1 (opened by the peer, accepted) may send
+    /// 2^32 - 1 bytes, and whose writer filled its output as far as allowed.
+    fn server_with_full_output(config: Config) -> (Connection, Instant) {
+        let now = Instant::now();
+        let mut b = Connection::new(Mode::Server, config, now);
+        let grant = Header { kind: FrameType::WindowUpdate, flags: 0, stream_id: 1, length: u32::MAX - DEFAULT_WINDOW };
+        b.handle_input(&encode(&[syn(1), grant]), now).expect("valid frames");
+        assert_eq!(b.accept(), Some(1));
+        let chunk = vec![9u8; 64 * 1024];
+        while let WriteOutcome::Written(_) = b.write(1, &chunk) {}
+        assert!(b.output.len() <= b.data_limit());
+        assert!(b.output.len() + 64 * 1024 > b.data_limit());
+        (b, now)
+    }
+
+    #[test]
+    fn a_syn_flood_while_not_reading_stops_input_at_the_cap() {
+        let config = Config { max_output_buffer: 0, ..Config::default() }; // raised to the minimum
+        let (mut b, now) = server_with_full_output(config);
+        // 10k SYNs, all refused (the pending-inbound cap is far lower): each
+        // asks for an RST. Fed 4 KiB at a time.
+        let syns: Vec<Header> = (1..=10_000u32).map(|i| syn(2 * i + 1)).collect();
+        let bytes = encode(&syns);
+        let fed = feed_without_taking(&mut b, &bytes, 4096, now);
+        assert!(b.input_paused());
+        assert!(fed < bytes.len(), "the flood was read to the end");
+        assert!(b.output.len() <= b.config.max_output_buffer + 4096);
+        // The writer is blocked too until the output is taken.
+        assert_eq!(b.write(1, b"x"), WriteOutcome::WouldBlock);
+        let _ = b.take_output();
+        assert!(b.take_touched().contains(&1), "the blocked writer is woken");
+        assert!(!b.input_paused());
+        assert!(matches!(b.write(1, b"x"), WriteOutcome::Written(1)));
+    }
+
+    #[test]
+    fn a_ping_flood_on_a_full_output_adds_one_pong() {
+        let (mut b, now) = server_with_full_output(Config::default());
+        let before = b.output.len();
+        let pings: Vec<Header> = (0..100_000u32)
+            .map(|i| Header { kind: FrameType::Ping, flags: frame::SYN, stream_id: 0, length: i })
+            .collect();
+        let fed = feed_without_taking(&mut b, &encode(&pings), 64 * 1024, now);
+        assert_eq!(fed, 1_200_000);
+        assert_eq!(b.output.len(), before);
+        assert_eq!(b.take_output().len(), before + HEADER_LEN);
+    }
+
+    #[test]
+    fn receive_budget_bounds_what_streams_can_buffer() {
+        let now = Instant::now();
+        let mut b = Connection::new(Mode::Server, Config::default(), now);
+        // The peer opens 400 streams and fills each window; we accept them
+        // all but read none.
+        let payload = vec![4u8; DEFAULT_WINDOW as usize];
+        let mut refused = 0;
+        for i in 0..400u32 {
+            let id = 2 * i + 1;
+            let mut bytes = encode(&[syn(id)]);
+            Header { kind: FrameType::Data, flags: 0, stream_id: id, length: DEFAULT_WINDOW }.encode(&mut bytes);
+            bytes.extend_from_slice(&payload);
+            b.handle_input(&bytes, now).expect("valid frames");
+            match b.accept() {
+                Some(accepted) => assert_eq!(accepted, id),
+                None => refused += 1,
+            }
+            assert!(b.buffered_input() <= b.config.max_connection_receive_window);
+            assert!(b.reserved_window <= b.config.max_connection_receive_window);
+        }
+        assert_eq!(b.buffered_input(), 64 * 1024 * 1024);
+        assert_eq!(refused, 400 - 256);
+        let rst =
+            encode(&[Header { kind: FrameType::WindowUpdate, flags: frame::RST, stream_id: 2 * 256 + 1, length: 0 }]);
+        assert!(b.take_output().windows(12).any(|w| w == rst.as_slice()));
+    }
+
+    #[test]
+    fn open_stream_waits_for_room_in_the_receive_budget() {
+        let now = Instant::now();
+        let config = Config { max_window: 1024 * 1024, max_connection_receive_window: 0, ..Config::default() };
+        let mut a = Connection::new(Mode::Client, config, now);
+        // The budget was raised to max_window: four streams of 256 KiB.
+        let ids: Vec<u32> = (0..4).map(|_| a.open_stream(now).expect("open").expect("room")).collect();
+        assert!(matches!(a.open_stream(now), Ok(None)));
+        a.drop_stream(ids[0]);
+        assert!(matches!(a.open_stream(now), Ok(Some(_))));
+        assert!(matches!(a.open_stream(now), Ok(None)));
+    }
+
+    #[test]
+    fn window_tuning_grows_only_within_the_receive_budget() {
+        let (mut a, _, now) = pair();
+        let config = Config { max_connection_receive_window: 0, ..Config::default() }; // = max_window, 16 MiB
+        let mut b = Connection::new(Mode::Server, config, now);
+        shuttle(&mut a, &mut b, now);
+        b.rtt = Some(Duration::from_millis(10));
+        let ids: Vec<u32> = (0..2).map(|_| a.open_stream(now).expect("open").expect("room")).collect();
+        let chunk = vec![1u8; 64 * 1024];
+        let mut buf = vec![0u8; 1 << 20];
+        // Each round sends at most the writer's output limit (768 KiB).
+        for _ in 0..64 {
+            for &id in &ids {
+                while let WriteOutcome::Written(_) = a.write(id, &chunk) {}
+            }
+            shuttle(&mut a, &mut b, now);
+            while b.accept().is_some() {}
+            for &id in &ids {
+                while let ReadOutcome::Data(_) = b.read(id, &mut buf, now) {}
+            }
+            shuttle(&mut a, &mut b, now);
+        }
+        let targets: usize = b.streams.values().map(|s| s.window_target as usize).sum();
+        assert!(targets <= 16 * 1024 * 1024, "{targets}");
+        assert!(targets > 8 * 1024 * 1024, "the windows grew: {targets}");
+        // No room is left for a third stream's window.
+        assert!(matches!(b.open_stream(now), Ok(None)), "{targets}");
+    }
+
+    #[test]
+    fn a_drained_large_receive_buffer_is_freed() {
+        let (mut a, _, now) = pair();
+        let config = Config { initial_window: 1024 * 1024, ..Config::default() };
+        let mut b = Connection::new(Mode::Server, config, now);
+        shuttle(&mut a, &mut b, now);
+        let id = a.open_stream(now).expect("open").expect("room");
+        shuttle(&mut a, &mut b, now);
+        assert_eq!(b.accept(), Some(id));
+        shuttle(&mut a, &mut b, now);
+        let chunk = vec![1u8; 64 * 1024];
+        // Our output's data limit takes a few rounds to send the window.
+        while a.can_write(id) {
+            while let WriteOutcome::Written(_) = a.write(id, &chunk) {}
+            shuttle(&mut a, &mut b, now);
+        }
+        let capacity = |b: &Connection| b.streams.get(&id).map(|s| s.recv.capacity()).unwrap_or_default();
+        assert!(capacity(&b) >= 1024 * 1024);
+        let mut buf = vec![0u8; 2 * 1024 * 1024];
+        assert_eq!(b.read(id, &mut buf, now), ReadOutcome::Data(1024 * 1024));
+        assert_eq!(capacity(&b), 0);
+    }
+
+    #[test]
+    fn input_after_an_error_is_ignored_and_not_kept() {
+        let (_, mut b, now) = pair();
+        let mut bytes = vec![9u8; 12];
+        bytes.extend_from_slice(&[0u8; 5000]);
+        assert!(b.handle_input(&bytes, now).is_err());
+        assert!(b.handle_input(&[0u8; 5000], now).is_err());
+        assert!(b.input.is_empty() && b.payload.is_none());
+        // Nothing more is queued once the GoAway is.
+        let out = b.take_output();
+        assert!(out.ends_with(&[0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]), "{out:?}");
+        b.reset(1);
+        b.go_away(frame::GO_AWAY_NORMAL);
+        assert!(!b.has_output());
+    }
+
     #[test]
     fn truncated_and_random_input_never_panics() {
         for bytes in crate::testutil::random_inputs(17, 3_000, 100) {

@@ -610,6 +610,107 @@ mod tests {
         assert!(within(client.open_stream()).await.is_err());
     }
 
+    fn encode(frames: &[frame::Header]) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for h in frames {
+            h.encode(&mut bytes);
+        }
+        bytes
+    }
+
+    fn header(kind: frame::FrameType, flags: u16, stream_id: u32, length: u32) -> frame::Header {
+        frame::Header { kind, flags, stream_id, length }
+    }
+
+    /// Waits until `condition` holds, polling every millisecond (bounded by `within`).
+    async fn until(condition: impl Fn() -> bool) {
+        within(async {
+            while !condition() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_never_reads_meets_the_output_cap() {
+        use frame::FrameType::{Ping, WindowUpdate};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        const DUPLEX: usize = 64 * 1024;
+        const CHUNK: usize = 8 * 1024; // BufReader's buffer: the most one read hands the machine
+        let cap = Config::default().max_output_buffer;
+        let (ours, raw) = tokio::io::duplex(DUPLEX);
+        let (control, mut incoming) = spawn(tokio::io::BufReader::new(ours), Mode::Server, Config::default());
+        let (mut raw_read, mut raw_write) = tokio::io::split(raw);
+        // The peer opens stream 1 and grants it the maximum window, 2^32 - 1.
+        let grant = u32::MAX - connection::DEFAULT_WINDOW;
+        let open = encode(&[header(WindowUpdate, frame::SYN, 1, 0), header(WindowUpdate, 0, 1, grant)]);
+        raw_write.write_all(&open).await.expect("open");
+        let mut stream = within(incoming.next()).await.expect("inbound");
+        // Our side answers with 64 MiB, as /perf would.
+        let written = Arc::new(AtomicUsize::new(0));
+        let progress = Arc::clone(&written);
+        let writer = tokio::spawn(async move {
+            let chunk = vec![0u8; 64 * 1024];
+            let total = 64 * 1024 * 1024;
+            while progress.load(Ordering::Relaxed) < total {
+                let left = total - progress.load(Ordering::Relaxed);
+                let n = stream.write(&chunk[..left.min(chunk.len())]).await.expect("write");
+                progress.fetch_add(n, Ordering::Relaxed);
+            }
+            stream
+        });
+        // Then it floods pings and SYNs, and never reads.
+        let mut flood = Vec::new();
+        for i in 0..100_000u32 {
+            header(Ping, frame::SYN, 0, i).encode(&mut flood);
+            header(WindowUpdate, frame::SYN, 2 * i + 3, 0).encode(&mut flood);
+        }
+        let flooder = tokio::spawn(async move {
+            raw_write.write_all(&flood).await.expect("flood");
+            raw_write
+        });
+        // The RSTs for refused streams fill the output to the cap: input stops.
+        until(|| control.buffered_output() >= cap).await;
+        // Our side holds: the queue, the batch the driver writes, the pipe.
+        let bound = DUPLEX + 2 * (cap + CHUNK);
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+            assert!(written.load(Ordering::Relaxed) <= bound, "{}", written.load(Ordering::Relaxed));
+            assert!(control.buffered_output() <= cap + CHUNK, "{}", control.buffered_output());
+        }
+        assert!(!writer.is_finished() && !flooder.is_finished());
+        // Once the peer reads, everything moves again: no wakeup was lost.
+        let reader = tokio::spawn(async move {
+            let mut sink = vec![0u8; 256 * 1024];
+            while raw_read.read(&mut sink).await.is_ok_and(|n| n > 0) {}
+        });
+        let _stream = within(writer).await.expect("writer");
+        assert_eq!(written.load(Ordering::Relaxed), 64 * 1024 * 1024);
+        let _raw_write = within(flooder).await.expect("flooder");
+        reader.abort();
+    }
+
+    #[tokio::test]
+    async fn open_stream_waits_for_room_in_the_receive_budget() {
+        let (a, b) = tokio::io::duplex(256 * 1024);
+        let config =
+            Config { max_window: 1024 * 1024, max_connection_receive_window: 1024 * 1024, ..Config::default() };
+        let (client, _) = spawn(tokio::io::BufReader::new(a), Mode::Client, config);
+        let (_server, _server_incoming) = spawn(tokio::io::BufReader::new(b), Mode::Server, Config::default());
+        // Four streams of 256 KiB take the whole 1 MiB budget.
+        let mut streams = Vec::new();
+        for _ in 0..4 {
+            streams.push(within(client.open_stream()).await.expect("open"));
+        }
+        let mut fifth = Box::pin(client.open_stream());
+        let first_poll = std::future::poll_fn(|cx| Poll::Ready(fifth.as_mut().poll(cx).is_pending())).await;
+        assert!(first_poll, "a fifth window does not fit the budget");
+        drop(streams.pop());
+        let stream = within(fifth).await.expect("open after a stream was dropped");
+        assert_eq!(stream.id(), 9);
+    }
+
     #[tokio::test]
     async fn garbage_from_the_remote_ends_the_session() {
         let (a, mut b) = tokio::io::duplex(4096);
