@@ -376,7 +376,10 @@ impl Connection {
 
     /// Delivers `bytes` of the Data frame in progress (or drops them).
     fn take_payload(&mut self, mut payload: Payload, bytes: &[u8]) {
-        if let Some(stream) = payload.stream.and_then(|id| self.streams.get_mut(&id)) {
+        // The stream may have been reset or dropped since the header came.
+        if let Some(stream) = payload.stream.and_then(|id| self.streams.get_mut(&id))
+            && !stream.reset
+        {
             stream.push_recv(bytes);
         }
         payload.remaining -= bytes.len();
@@ -1178,6 +1181,21 @@ mod tests {
         b.reset(1);
         b.go_away(frame::GO_AWAY_NORMAL);
         assert!(!b.has_output());
+    }
+
+    #[test]
+    fn a_reset_during_a_payload_drops_the_rest_of_it() {
+        let (mut a, mut b, now) = pair();
+        let id = a.open_stream(now).expect("open").expect("room");
+        shuttle(&mut a, &mut b, now);
+        assert_eq!(b.accept(), Some(id));
+        assert_eq!(a.write(id, &[5u8; 1000]), WriteOutcome::Written(1000));
+        let frame = a.take_output();
+        b.handle_input(&frame[..500], now).expect("first half");
+        b.reset(id);
+        b.handle_input(&frame[500..], now).expect("second half");
+        let mut buf = [0u8; 1000];
+        assert_eq!(b.read(id, &mut buf, now), ReadOutcome::Reset);
     }
 
     #[test]

@@ -4,6 +4,13 @@
 //! one driver task per session that moves bytes between the socket and the
 //! machine; [`Control`], [`Incoming`] and [`YamuxStream`] share the machine
 //! with it under one lock and wake each other with wakers.
+//!
+//! Memory per session is bounded whatever the remote does (the reasons are
+//! in [`connection`]): received data by [`Config::max_connection_receive_window`],
+//! bytes queued to send by [`Config::max_output_buffer`]. The driver stops
+//! reading the socket while the send queue is at its cap, so a remote that
+//! does not read cannot make us queue answers; writers wait (`poll_write`
+//! is pending) until the driver takes the queue.
 
 pub mod connection;
 pub mod frame;
@@ -317,7 +324,9 @@ pub struct Control {
 }
 
 impl Control {
-    /// Opens a new stream. Waits while 256 of our streams await the remote's ACK.
+    /// Opens a new stream. Waits while 256 of our streams await the remote's
+    /// ACK, while the receive budget has no room for another window (until a
+    /// stream is dropped), or while the send queue is full.
     pub async fn open_stream(&self) -> Result<YamuxStream, YamuxError> {
         std::future::poll_fn(|cx| {
             let mut shared = lock(&self.shared);
