@@ -16,9 +16,13 @@
 //! - **Received data** is bounded per stream by its window, and per
 //!   connection by [`Config::max_connection_receive_window`]: the sum of the
 //!   live streams' window targets never exceeds it. An inbound stream that
-//!   would pass it is refused with RST, a local one waits
-//!   ([`Connection::open_stream`] gives `Ok(None)`), and auto-tuning grows a
-//!   window only within it. A drained receive buffer gives its memory back.
+//!   would pass it is refused with RST. Our own choices take at most half of
+//!   it: a local stream waits ([`Connection::open_stream`] gives `Ok(None)`)
+//!   and auto-tuning grows a window only while the targets stay within that
+//!   half, so that streams the remote opens (it cannot know our budget) find
+//!   room. With the defaults (64 MiB, 256 KiB windows) that is 256 streams a
+//!   connection, 128 of them opened by us. A drained receive buffer over
+//!   256 KiB gives its memory back, so an idle stream holds none.
 //! - **Output** is bounded by [`Config::max_output_buffer`]. Our writers (and
 //!   new local streams) stop at [`Connection::data_limit`], three quarters of
 //!   it, and wait until the caller takes the output. The last quarter is kept
@@ -491,6 +495,14 @@ impl Connection {
         self.config.max_connection_receive_window.saturating_sub(self.reserved_window)
     }
 
+    /// Room left in the half of the budget that our own choices may take
+    /// (new local streams, auto-tuning). The other half is kept for streams
+    /// the remote opens: it cannot know our budget, and a new stream it
+    /// opens is refused when the budget is full.
+    fn local_window_room(&self) -> usize {
+        (self.config.max_connection_receive_window / 2).saturating_sub(self.reserved_window)
+    }
+
     /// Handles a SYN for `id`: creates the stream, or refuses it with RST.
     fn accept_syn(&mut self, id: u32, now: Instant) -> Result<bool, YamuxError> {
         if !self.is_remote_id(id) {
@@ -515,8 +527,9 @@ impl Connection {
     // ---- streams ----
 
     /// Opens a stream. `Ok(None)` while 256 of our streams await the
-    /// remote's ACK (try again after input), while the receive budget has no
-    /// room for its window (try again after a stream is dropped), or while
+    /// remote's ACK (try again after input), while the half of the receive
+    /// budget kept for local streams has no room for its window (try again
+    /// after a stream is dropped), or while
     /// the output is full (try again after it is taken).
     pub fn open_stream(&mut self, now: Instant) -> Result<Option<u32>, YamuxError> {
         if let Some(e) = &self.error {
@@ -530,7 +543,7 @@ impl Connection {
         }
         let window = self.config.initial_window.max(DEFAULT_WINDOW);
         if self.unacked_outbound >= self.config.max_pending_inbound
-            || self.window_room() < window as usize
+            || self.local_window_room() < window as usize
             || self.output.len() >= self.data_limit()
         {
             return Ok(None);
@@ -606,11 +619,11 @@ impl Connection {
 
     /// Sends a window update once half the target window is free again,
     /// doubling the target for streams read faster than a few round trips
-    /// (as far as the connection's receive budget allows).
+    /// (within the half of the receive budget local choices may take).
     fn grant_window(&mut self, id: u32, now: Instant) {
         let rtt = self.rtt;
         let max_window = self.config.max_window;
-        let room = self.window_room();
+        let room = self.local_window_room();
         let Some(stream) = self.streams.get_mut(&id) else { return };
         if stream.remote_closed || stream.reset {
             return;
@@ -821,7 +834,9 @@ mod tests {
     #[test]
     fn ack_backlog_bounds_outbound_opens() {
         let now = Instant::now();
-        let mut a = Connection::new(Mode::Client, Config::default(), now);
+        // A budget large enough that the ACK backlog is the limit.
+        let config = Config { max_connection_receive_window: 1 << 30, ..Config::default() };
+        let mut a = Connection::new(Mode::Client, config, now);
         for _ in 0..256 {
             assert!(matches!(a.open_stream(now), Ok(Some(_))));
         }
@@ -1106,8 +1121,11 @@ mod tests {
     fn open_stream_waits_for_room_in_the_receive_budget() {
         let now = Instant::now();
         let config = Config { max_window: 1024 * 1024, max_connection_receive_window: 0, ..Config::default() };
+        let a = Connection::new(Mode::Client, config.clone(), now);
+        assert_eq!(a.config.max_connection_receive_window, 1024 * 1024, "raised to max_window");
+        let config = Config { max_connection_receive_window: 2 * 1024 * 1024, ..config };
         let mut a = Connection::new(Mode::Client, config, now);
-        // The budget was raised to max_window: four streams of 256 KiB.
+        // Our streams may take half of the 2 MiB budget: four of 256 KiB.
         let ids: Vec<u32> = (0..4).map(|_| a.open_stream(now).expect("open").expect("room")).collect();
         assert!(matches!(a.open_stream(now), Ok(None)));
         a.drop_stream(ids[0]);
@@ -1118,7 +1136,8 @@ mod tests {
     #[test]
     fn window_tuning_grows_only_within_the_receive_budget() {
         let (mut a, _, now) = pair();
-        let config = Config { max_connection_receive_window: 0, ..Config::default() }; // = max_window, 16 MiB
+        // 32 MiB: tuning may take half of it.
+        let config = Config { max_connection_receive_window: 32 * 1024 * 1024, ..Config::default() };
         let mut b = Connection::new(Mode::Server, config, now);
         shuttle(&mut a, &mut b, now);
         b.rtt = Some(Duration::from_millis(10));
@@ -1140,8 +1159,12 @@ mod tests {
         let targets: usize = b.streams.values().map(|s| s.window_target as usize).sum();
         assert!(targets <= 16 * 1024 * 1024, "{targets}");
         assert!(targets > 8 * 1024 * 1024, "the windows grew: {targets}");
-        // No room is left for a third stream's window.
+        // No room is left in our half for a third stream's window, but the
+        // remote's half still takes its new stream.
         assert!(matches!(b.open_stream(now), Ok(None)), "{targets}");
+        let id = a.open_stream(now).expect("open").expect("room");
+        shuttle(&mut a, &mut b, now);
+        assert_eq!(b.accept(), Some(id));
     }
 
     #[test]

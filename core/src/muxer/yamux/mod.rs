@@ -60,7 +60,10 @@ pub struct Config {
     /// (plus the batch the driver is writing).
     pub max_output_buffer: usize,
     /// Sum of the receive windows of all streams at most: what a peer can
-    /// make us buffer on one connection. At least `max_window` (raised if lower).
+    /// make us buffer on one connection. At least `max_window` (raised if
+    /// lower). Our own streams and window growth take at most half of it, the
+    /// rest is kept for streams the remote opens. 64 MiB: 256 streams at the
+    /// spec's 256 KiB window, or a few streams at the largest tuned window.
     pub max_connection_receive_window: usize,
 }
 
@@ -703,11 +706,11 @@ mod tests {
     #[tokio::test]
     async fn open_stream_waits_for_room_in_the_receive_budget() {
         let (a, b) = tokio::io::duplex(256 * 1024);
-        let config =
-            Config { max_window: 1024 * 1024, max_connection_receive_window: 1024 * 1024, ..Config::default() };
+        let budget = 2 * 1024 * 1024;
+        let config = Config { max_window: 1024 * 1024, max_connection_receive_window: budget, ..Config::default() };
         let (client, _) = spawn(tokio::io::BufReader::new(a), Mode::Client, config);
         let (_server, _server_incoming) = spawn(tokio::io::BufReader::new(b), Mode::Server, Config::default());
-        // Four streams of 256 KiB take the whole 1 MiB budget.
+        // Four streams of 256 KiB take the half of the 2 MiB budget our streams may use.
         let mut streams = Vec::new();
         for _ in 0..4 {
             streams.push(within(client.open_stream()).await.expect("open"));
