@@ -343,7 +343,10 @@ impl Control {
                     Poll::Ready(Ok(YamuxStream { id, shared: Arc::clone(&self.shared) }))
                 }
                 Ok(None) => {
-                    shared.open.push(cx.waker().clone());
+                    // One entry per waiting task, however often it is polled.
+                    if !shared.open.iter().any(|w| w.will_wake(cx.waker())) {
+                        shared.open.push(cx.waker().clone());
+                    }
                     Poll::Pending
                 }
                 Err(e) => Poll::Ready(Err(e)),
