@@ -4,6 +4,13 @@
 //! one driver task per session that moves bytes between the socket and the
 //! machine; [`Control`], [`Incoming`] and [`YamuxStream`] share the machine
 //! with it under one lock and wake each other with wakers.
+//!
+//! Memory per session is bounded whatever the remote does (the reasons are
+//! in [`connection`]): received data by [`Config::max_connection_receive_window`],
+//! bytes queued to send by [`Config::max_output_buffer`]. The driver stops
+//! reading the socket while the send queue is at its cap, so a remote that
+//! does not read cannot make us queue answers; writers wait (`poll_write`
+//! is pending) until the driver takes the queue.
 
 pub mod connection;
 pub mod frame;
@@ -45,6 +52,19 @@ pub struct Config {
     pub max_streams: usize,
     /// Inbound streams not yet accepted (and our streams not yet ACKed).
     pub max_pending_inbound: usize,
+    /// Bytes queued for sending at most (see the bounds in [`connection`]):
+    /// writers wait at three quarters of it, and input is not read while the
+    /// queue is at it. 1 MiB: at 10 Gbit/s the socket drains it in under a
+    /// millisecond, far more than one round of the driver writes, so it does
+    /// not slow a transfer; and a peer that never reads costs at most this
+    /// (plus the batch the driver is writing).
+    pub max_output_buffer: usize,
+    /// Sum of the receive windows of all streams at most: what a peer can
+    /// make us buffer on one connection. At least `max_window` (raised if
+    /// lower). Our own streams and window growth take at most half of it, the
+    /// rest is kept for streams the remote opens. 64 MiB: 256 streams at the
+    /// spec's 256 KiB window, or a few streams at the largest tuned window.
+    pub max_connection_receive_window: usize,
 }
 
 impl Default for Config {
@@ -54,6 +74,8 @@ impl Default for Config {
             max_window: 16 * 1024 * 1024,
             max_streams: 8192,
             max_pending_inbound: 256,
+            max_output_buffer: 1024 * 1024,
+            max_connection_receive_window: 64 * 1024 * 1024,
         }
     }
 }
@@ -198,6 +220,8 @@ impl<T: AsyncBufRead + WriteInPlace> Driver<T> {
                 if shared.conn.has_output() {
                     shared.conn.swap_output(&mut self.wbuf);
                     self.wpos = 0;
+                    // Writers and openers that waited for room go on.
+                    shared.wake_touched();
                 } else if shared.close_requested && !self.needs_flush {
                     return Poll::Ready(Ok(()));
                 }
@@ -226,6 +250,18 @@ impl<T: AsyncBufRead + WriteInPlace> Driver<T> {
 
             // Read what the remote sent, straight from the stream's buffer
             // (the decrypted Noise message). Windows bound how much that can be.
+            // Not while the output is full: the remote could make it grow with
+            // frames that need an answer while it does not read its socket.
+            // The socket's write waker brings us back once output moves.
+            if lock(&self.shared).conn.input_paused() {
+                if !progress {
+                    // The write above is pending (its waker is set): wait for it.
+                    let mut shared = lock(&self.shared);
+                    shared.driver = Some(cx.waker().clone());
+                    return Poll::Pending;
+                }
+                continue;
+            }
             match Pin::new(&mut self.io).poll_fill_buf(cx) {
                 Poll::Ready(Ok([])) => return Poll::Ready(Ok(())),
                 Poll::Ready(Ok(bytes)) => {
@@ -291,7 +327,9 @@ pub struct Control {
 }
 
 impl Control {
-    /// Opens a new stream. Waits while 256 of our streams await the remote's ACK.
+    /// Opens a new stream. Waits while 256 of our streams await the remote's
+    /// ACK, while the receive budget has no room for another window (until a
+    /// stream is dropped), or while the send queue is full.
     pub async fn open_stream(&self) -> Result<YamuxStream, YamuxError> {
         std::future::poll_fn(|cx| {
             let mut shared = lock(&self.shared);
@@ -305,7 +343,10 @@ impl Control {
                     Poll::Ready(Ok(YamuxStream { id, shared: Arc::clone(&self.shared) }))
                 }
                 Ok(None) => {
-                    shared.open.push(cx.waker().clone());
+                    // One entry per waiting task, however often it is polled.
+                    if !shared.open.iter().any(|w| w.will_wake(cx.waker())) {
+                        shared.open.push(cx.waker().clone());
+                    }
                     Poll::Pending
                 }
                 Err(e) => Poll::Ready(Err(e)),
@@ -340,6 +381,19 @@ impl Control {
     /// The measured round-trip time of the session, once known.
     pub fn rtt(&self) -> Option<std::time::Duration> {
         lock(&self.shared).conn.rtt()
+    }
+
+    /// Bytes queued in the session for sending, not yet taken by the driver
+    /// (which writes at most one earlier batch at a time). Bounded by
+    /// `Config::max_output_buffer` plus what one chunk of input can cause.
+    pub fn buffered_output(&self) -> usize {
+        lock(&self.shared).conn.output_len()
+    }
+
+    /// Received bytes buffered in the session's streams, not yet read.
+    /// Bounded by `Config::max_connection_receive_window`.
+    pub fn buffered_input(&self) -> usize {
+        lock(&self.shared).conn.buffered_input()
     }
 }
 
@@ -456,6 +510,10 @@ impl Drop for YamuxStream {
         shared.conn.drop_stream(self.id);
         shared.wakers.remove(&self.id);
         shared.wake_driver();
+        // Its window went back to the receive budget: openers may go on.
+        for w in shared.open.drain(..) {
+            w.wake();
+        }
     }
 }
 
@@ -565,6 +623,107 @@ mod tests {
         let _ = within(inbound.read_to_end(&mut buf)).await;
         assert!(within(server_incoming.next()).await.is_none());
         assert!(within(client.open_stream()).await.is_err());
+    }
+
+    fn encode(frames: &[frame::Header]) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for h in frames {
+            h.encode(&mut bytes);
+        }
+        bytes
+    }
+
+    fn header(kind: frame::FrameType, flags: u16, stream_id: u32, length: u32) -> frame::Header {
+        frame::Header { kind, flags, stream_id, length }
+    }
+
+    /// Waits until `condition` holds, polling every millisecond (bounded by `within`).
+    async fn until(condition: impl Fn() -> bool) {
+        within(async {
+            while !condition() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_never_reads_meets_the_output_cap() {
+        use frame::FrameType::{Ping, WindowUpdate};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        const DUPLEX: usize = 64 * 1024;
+        const CHUNK: usize = 8 * 1024; // BufReader's buffer: the most one read hands the machine
+        let cap = Config::default().max_output_buffer;
+        let (ours, raw) = tokio::io::duplex(DUPLEX);
+        let (control, mut incoming) = spawn(tokio::io::BufReader::new(ours), Mode::Server, Config::default());
+        let (mut raw_read, mut raw_write) = tokio::io::split(raw);
+        // The peer opens stream 1 and grants it the maximum window, 2^32 - 1.
+        let grant = u32::MAX - connection::DEFAULT_WINDOW;
+        let open = encode(&[header(WindowUpdate, frame::SYN, 1, 0), header(WindowUpdate, 0, 1, grant)]);
+        raw_write.write_all(&open).await.expect("open");
+        let mut stream = within(incoming.next()).await.expect("inbound");
+        // Our side answers with 64 MiB, as /perf would.
+        let written = Arc::new(AtomicUsize::new(0));
+        let progress = Arc::clone(&written);
+        let writer = tokio::spawn(async move {
+            let chunk = vec![0u8; 64 * 1024];
+            let total = 64 * 1024 * 1024;
+            while progress.load(Ordering::Relaxed) < total {
+                let left = total - progress.load(Ordering::Relaxed);
+                let n = stream.write(&chunk[..left.min(chunk.len())]).await.expect("write");
+                progress.fetch_add(n, Ordering::Relaxed);
+            }
+            stream
+        });
+        // Then it floods pings and SYNs, and never reads.
+        let mut flood = Vec::new();
+        for i in 0..100_000u32 {
+            header(Ping, frame::SYN, 0, i).encode(&mut flood);
+            header(WindowUpdate, frame::SYN, 2 * i + 3, 0).encode(&mut flood);
+        }
+        let flooder = tokio::spawn(async move {
+            raw_write.write_all(&flood).await.expect("flood");
+            raw_write
+        });
+        // The RSTs for refused streams fill the output to the cap: input stops.
+        until(|| control.buffered_output() >= cap).await;
+        // Our side holds: the queue, the batch the driver writes, the pipe.
+        let bound = DUPLEX + 2 * (cap + CHUNK);
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+            assert!(written.load(Ordering::Relaxed) <= bound, "{}", written.load(Ordering::Relaxed));
+            assert!(control.buffered_output() <= cap + CHUNK, "{}", control.buffered_output());
+        }
+        assert!(!writer.is_finished() && !flooder.is_finished());
+        // Once the peer reads, everything moves again: no wakeup was lost.
+        let reader = tokio::spawn(async move {
+            let mut sink = vec![0u8; 256 * 1024];
+            while raw_read.read(&mut sink).await.is_ok_and(|n| n > 0) {}
+        });
+        let _stream = within(writer).await.expect("writer");
+        assert_eq!(written.load(Ordering::Relaxed), 64 * 1024 * 1024);
+        let _raw_write = within(flooder).await.expect("flooder");
+        reader.abort();
+    }
+
+    #[tokio::test]
+    async fn open_stream_waits_for_room_in_the_receive_budget() {
+        let (a, b) = tokio::io::duplex(256 * 1024);
+        let budget = 2 * 1024 * 1024;
+        let config = Config { max_window: 1024 * 1024, max_connection_receive_window: budget, ..Config::default() };
+        let (client, _) = spawn(tokio::io::BufReader::new(a), Mode::Client, config);
+        let (_server, _server_incoming) = spawn(tokio::io::BufReader::new(b), Mode::Server, Config::default());
+        // Four streams of 256 KiB take the half of the 2 MiB budget our streams may use.
+        let mut streams = Vec::new();
+        for _ in 0..4 {
+            streams.push(within(client.open_stream()).await.expect("open"));
+        }
+        let mut fifth = Box::pin(client.open_stream());
+        let first_poll = std::future::poll_fn(|cx| Poll::Ready(fifth.as_mut().poll(cx).is_pending())).await;
+        assert!(first_poll, "a fifth window does not fit the budget");
+        drop(streams.pop());
+        let stream = within(fifth).await.expect("open after a stream was dropped");
+        assert_eq!(stream.id(), 9);
     }
 
     #[tokio::test]
