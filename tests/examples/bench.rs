@@ -162,9 +162,15 @@ fn lp2p_node() -> Node {
     Node::builder().listen("/ip4/127.0.0.1/tcp/0".parse().expect("addr")).build().expect("node")
 }
 
-/// Limits wide enough for the idle-connection run (many connections to one peer).
+/// Limits wide enough for the idle-connection run (many connections to one
+/// peer), the concurrent dialers (all from 127.0.0.1) and the burst of
+/// `MANY_STREAMS` perf streams on one connection.
 fn wide_limits() -> lp2p::Config {
-    lp2p::Config { max_connections: 8192, max_connections_per_peer: 8192, ..lp2p::Config::default() }
+    let mut config = lp2p::Config { max_connections: 8192, max_connections_per_peer: 8192, ..lp2p::Config::default() };
+    config.max_pending_incoming_per_ip = config.max_pending_incoming;
+    config.max_negotiating_inbound_streams = MANY_STREAMS;
+    config.inbound_stream_limits.insert(lp2p::protocols::perf::PROTOCOL.to_string(), MANY_STREAMS);
+    config
 }
 
 /// `plan.runs` uploads and downloads of `plan.bytes` against `server`; the

@@ -92,15 +92,17 @@ pub struct Config {
     pub max_negotiating_inbound_streams: usize,
     /// Concurrent inbound streams per (peer, protocol) for the protocols
     /// named here; others get `max_inbound_streams_per_protocol`. Default:
-    /// ping 2 (the ping spec: a listener accepts at most two per peer),
-    /// identify and identify push 4 each (one exchange per connection, and a
-    /// peer has at most `max_connections_per_peer` of them in flight rarely),
-    /// perf 4 (each one is a bulk transfer). A stream over its limit is reset.
+    /// ping 2 (the ping spec: a listener accepts at most two per peer);
+    /// identify 8 (one exchange per connection, and `max_connections_per_peer`
+    /// is 8); identify push 4 (a peer pushes when its addresses change, one
+    /// at a time); perf 4 (each one is a bulk transfer we serve at full
+    /// speed). A stream over its limit is reset.
     pub inbound_stream_limits: HashMap<String, usize>,
     /// Concurrent inbound streams per (peer, protocol) for every protocol not
-    /// in `inbound_stream_limits` (user handlers included). Default 64: far
-    /// more than any request-response protocol needs in parallel, and well
-    /// under yamux's stream limit so one protocol cannot starve the others.
+    /// in `inbound_stream_limits` (user handlers included). Default 256:
+    /// above what request-response protocols use in parallel (our own tests
+    /// echo on 100 at once), and far under yamux's 8192 streams, so one
+    /// protocol cannot take a connection's streams from the others.
     pub max_inbound_streams_per_protocol: usize,
     /// A ping stream on which no ping arrives for this long is closed.
     /// Default 60 s (as go-libp2p): the dialer pings every 15 s (rust-libp2p's
@@ -131,7 +133,7 @@ impl Default for Config {
             max_pending_incoming_per_ip: 16,
             max_negotiating_inbound_streams: 128,
             inbound_stream_limits: default_inbound_stream_limits(),
-            max_inbound_streams_per_protocol: 64,
+            max_inbound_streams_per_protocol: 256,
             ping_idle_timeout: Duration::from_secs(60),
             yamux: yamux::Config::default(),
             agent_version: format!("lp2p/{}", env!("CARGO_PKG_VERSION")),
@@ -144,7 +146,7 @@ impl Default for Config {
 
 /// The per-(peer, protocol) inbound stream limits of the built-in protocols.
 fn default_inbound_stream_limits() -> HashMap<String, usize> {
-    [(ping::PROTOCOL, 2), (identify::PROTOCOL, 4), (identify::PUSH_PROTOCOL, 4), (perf::PROTOCOL, 4)]
+    [(ping::PROTOCOL, 2), (identify::PROTOCOL, 8), (identify::PUSH_PROTOCOL, 4), (perf::PROTOCOL, 4)]
         .into_iter()
         .map(|(protocol, limit)| (protocol.to_string(), limit))
         .collect()
