@@ -697,7 +697,12 @@ async fn section_perf(plan: &Plan, table: &mut Table, streams: bool) {
 
 /// Sequential dials (latency), then 64 concurrent dialers (rate).
 async fn section_dials(plan: &Plan, table: &mut Table) {
-    let dial_server = lp2p_node();
+    // 64 dialers from 127.0.0.1 handshake at once: over the default per-IP cap.
+    let dial_server = Node::builder()
+        .config(wide_limits())
+        .listen("/ip4/127.0.0.1/tcp/0".parse().expect("addr"))
+        .build()
+        .expect("node");
     let lp2p_target = dial_server.listen_addrs_with_peer_id()[0].to_string();
     let ld = dials_lp2p(&lp2p_target, plan.dials).await;
     let dial_rust = RustPeer::start().await;
