@@ -1295,6 +1295,42 @@ mod tests {
         swarm.shutdown(Duration::from_secs(1)).await;
     }
 
+    /// Waits (bounded) until `done` holds.
+    async fn eventually(what: &str, done: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(Instant::now() < deadline, "never: {what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn handshake_and_stream_slots_are_given_back() {
+        let config = Config { upgrade_timeout: Duration::from_millis(200), ..Config::default() };
+        let swarm = Swarm::new(Keypair::generate_ed25519(), config);
+        let bound = swarm.listen(&addr("/ip4/127.0.0.1/tcp/0")).expect("listens");
+        let Some(Protocol::Tcp(port)) = bound.iter().nth(1) else { panic!("tcp address: {bound}") };
+        // Silent connections hold their IP's handshake slots until the step timeout.
+        let mut silent = Vec::new();
+        for _ in 0..4 {
+            silent.push(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connects"));
+        }
+        eventually("the silent connections take slots", || swarm.pending_by_ip.keys() == 1).await;
+        eventually("the timed-out handshakes give them back", || swarm.pending_by_ip.keys() == 0).await;
+        assert_eq!(swarm.pending_incoming.available_permits(), swarm.config.max_pending_incoming);
+        // A served ping stream holds a (peer, ping) slot until it ends.
+        let client = Swarm::new(Keypair::generate_ed25519(), Config::default());
+        let server_peer = client.dial(&bound).await.expect("dials");
+        let mut stream = client.new_stream(server_peer, ping::PROTOCOL).await.expect("opens");
+        ping::ping(&mut stream).await.expect("pings");
+        let key = (client.peer_id(), ping::PROTOCOL.to_string());
+        assert_eq!(swarm.inbound_streams.held(&key), 1);
+        drop(stream);
+        eventually("the ended stream gives its slot back", || swarm.inbound_streams.held(&key) == 0).await;
+        client.shutdown(Duration::from_secs(1)).await;
+        swarm.shutdown(Duration::from_secs(1)).await;
+    }
+
     #[tokio::test]
     async fn external_addresses_are_announced_and_bounded() {
         let swarm = Swarm::new(Keypair::generate_ed25519(), Config::default());
