@@ -162,9 +162,15 @@ fn lp2p_node() -> Node {
     Node::builder().listen("/ip4/127.0.0.1/tcp/0".parse().expect("addr")).build().expect("node")
 }
 
-/// Limits wide enough for the idle-connection run (many connections to one peer).
+/// Limits wide enough for the idle-connection run (many connections to one
+/// peer), the concurrent dialers (all from 127.0.0.1) and the burst of
+/// `MANY_STREAMS` perf streams on one connection.
 fn wide_limits() -> lp2p::Config {
-    lp2p::Config { max_connections: 8192, max_connections_per_peer: 8192, ..lp2p::Config::default() }
+    let mut config = lp2p::Config { max_connections: 8192, max_connections_per_peer: 8192, ..lp2p::Config::default() };
+    config.max_pending_incoming_per_ip = config.max_pending_incoming;
+    config.max_negotiating_inbound_streams = MANY_STREAMS;
+    config.inbound_stream_limits.insert(lp2p::protocols::perf::PROTOCOL.to_string(), MANY_STREAMS);
+    config
 }
 
 /// `plan.runs` uploads and downloads of `plan.bytes` against `server`; the
@@ -778,7 +784,12 @@ async fn section_perf(plan: &Plan, table: &mut Table, streams: bool) {
 
 /// Sequential dials (latency), then 64 concurrent dialers (rate).
 async fn section_dials(plan: &Plan, table: &mut Table) {
-    let dial_server = lp2p_node();
+    // 64 dialers from 127.0.0.1 handshake at once: over the default per-IP cap.
+    let dial_server = Node::builder()
+        .config(wide_limits())
+        .listen("/ip4/127.0.0.1/tcp/0".parse().expect("addr"))
+        .build()
+        .expect("node");
     let lp2p_target = dial_server.listen_addrs_with_peer_id()[0].to_string();
     let ld = dials_lp2p(&lp2p_target, plan.dials).await;
     let dial_rust = RustPeer::start().await;

@@ -9,7 +9,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::identity::envelope::SignedEnvelope;
 use crate::identity::record::PeerRecord;
-use crate::identity::{DecodingError, PublicKey};
+use crate::identity::{DecodingError, PeerId, PublicKey};
 use crate::multiaddr::Multiaddr;
 use crate::wire::frame::{self, FrameError};
 
@@ -68,6 +68,9 @@ pub enum IdentifyError {
     /// The public key does not decode.
     #[error("invalid public key: {0}")]
     InvalidKey(#[from] DecodingError),
+    /// A push carries the key of another peer than the one that sent it.
+    #[error("identify push carries another peer's key")]
+    WrongKey,
     /// The stream failed.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
@@ -89,6 +92,28 @@ pub struct Info {
     /// The protocols it serves.
     pub protocols: Vec<String>,
     /// Its signed peer record, verified and matching its key.
+    pub signed_peer_record: Option<PeerRecord>,
+}
+
+/// What an identify push says: only the fields the sender included. The
+/// spec: "missing fields should be ignored, as peers may choose to send
+/// partial updates containing only the fields whose values have changed".
+/// A repeated field with no entry counts as missing (protobuf cannot tell).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Push {
+    /// The sender's key, if sent (it matches the sender).
+    pub public_key: Option<PublicKey>,
+    /// Its protocol version string.
+    pub protocol_version: Option<String>,
+    /// Its agent string.
+    pub agent_version: Option<String>,
+    /// Where it listens.
+    pub listen_addrs: Option<Vec<Multiaddr>>,
+    /// How it sees us.
+    pub observed_addr: Option<Multiaddr>,
+    /// The protocols it serves.
+    pub protocols: Option<Vec<String>>,
+    /// Its signed peer record, verified and of the sender.
     pub signed_peer_record: Option<PeerRecord>,
 }
 
@@ -115,7 +140,42 @@ pub fn decode(bytes: &[u8]) -> Result<Info, IdentifyError> {
         return Err(IdentifyError::TooLarge);
     }
     let msg = pb::Identify::decode(bytes).map_err(|_| IdentifyError::Malformed)?;
-    let public_key = PublicKey::try_decode_protobuf(&msg.public_key.ok_or(IdentifyError::MissingPublicKey)?)?;
+    let public_key = PublicKey::try_decode_protobuf(msg.public_key.as_ref().ok_or(IdentifyError::MissingPublicKey)?)?;
+    let owner = public_key.to_peer_id();
+    let parsed = parse_fields(msg, &owner);
+    Ok(Info {
+        public_key,
+        protocol_version: parsed.protocol_version.unwrap_or_default(),
+        agent_version: parsed.agent_version.unwrap_or_default(),
+        listen_addrs: parsed.listen_addrs.unwrap_or_default(),
+        observed_addr: parsed.observed_addr,
+        protocols: parsed.protocols.unwrap_or_default(),
+        signed_peer_record: parsed.signed_peer_record,
+    })
+}
+
+/// Decodes and checks one (merged) identify push from `sender`: any field
+/// may be missing, the public key included; a key that is not the sender's
+/// rejects the message.
+pub fn decode_push(bytes: &[u8], sender: &PeerId) -> Result<Push, IdentifyError> {
+    if bytes.len() > MAX_LEN {
+        return Err(IdentifyError::TooLarge);
+    }
+    let msg = pb::Identify::decode(bytes).map_err(|_| IdentifyError::Malformed)?;
+    let public_key = match &msg.public_key {
+        Some(bytes) => Some(PublicKey::try_decode_protobuf(bytes)?),
+        None => None,
+    };
+    if public_key.as_ref().is_some_and(|key| key.to_peer_id() != *sender) {
+        return Err(IdentifyError::WrongKey);
+    }
+    Ok(Push { public_key, ..parse_fields(msg, sender) })
+}
+
+/// The fields of `msg` but the key, each `None` when absent. Addresses that
+/// do not parse are skipped; a peer record that does not verify, or is not
+/// `owner`'s, is dropped.
+fn parse_fields(msg: pb::Identify, owner: &PeerId) -> Push {
     let parse = |bytes: &Vec<u8>| match Multiaddr::from_bytes(bytes) {
         Ok(addr) => Some(addr),
         Err(e) => {
@@ -123,10 +183,10 @@ pub fn decode(bytes: &[u8]) -> Result<Info, IdentifyError> {
             None
         }
     };
-    let listen_addrs = msg.listen_addrs.iter().take(MAX_ENTRIES).filter_map(parse).collect();
+    let listen_addrs: Vec<Multiaddr> = msg.listen_addrs.iter().take(MAX_ENTRIES).filter_map(parse).collect();
     let observed_addr = msg.observed_addr.as_ref().and_then(parse);
     let signed_peer_record = msg.signed_peer_record.and_then(|bytes| match PeerRecord::from_envelope_bytes(&bytes) {
-        Ok((record, _)) if record.peer_id == public_key.to_peer_id() => Some(record),
+        Ok((record, _)) if record.peer_id == *owner => Some(record),
         Ok(_) => {
             tracing::debug!("dropping a peer record of another peer");
             None
@@ -136,15 +196,16 @@ pub fn decode(bytes: &[u8]) -> Result<Info, IdentifyError> {
             None
         }
     });
-    Ok(Info {
-        public_key,
-        protocol_version: msg.protocol_version.unwrap_or_default(),
-        agent_version: msg.agent_version.unwrap_or_default(),
-        listen_addrs,
+    let protocols: Vec<String> = msg.protocols.into_iter().take(MAX_ENTRIES).collect();
+    Push {
+        public_key: None,
+        protocol_version: msg.protocol_version,
+        agent_version: msg.agent_version,
+        listen_addrs: (!listen_addrs.is_empty()).then_some(listen_addrs),
         observed_addr,
-        protocols: msg.protocols.into_iter().take(MAX_ENTRIES).collect(),
+        protocols: (!protocols.is_empty()).then_some(protocols),
         signed_peer_record,
-    })
+    }
 }
 
 /// Sends `info` and closes our side of the stream.
@@ -160,12 +221,23 @@ pub async fn send<S: AsyncWrite + Unpin>(
 
 /// Reads every message until the sender closes, merges and decodes them.
 pub async fn receive<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Info, IdentifyError> {
+    decode(&read_merged(stream).await?)
+}
+
+/// Reads an identify push from `sender` until it closes the stream.
+pub async fn receive_push<S: AsyncRead + Unpin>(stream: &mut S, sender: &PeerId) -> Result<Push, IdentifyError> {
+    decode_push(&read_merged(stream).await?, sender)
+}
+
+/// Reads every frame until the sender closes (at most [`MAX_LEN`] bytes) and
+/// merges their messages.
+async fn read_merged<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Vec<u8>, IdentifyError> {
     let mut raw = Vec::new();
     (&mut *stream).take(MAX_LEN as u64 + 1).read_to_end(&mut raw).await?;
     if raw.len() > MAX_LEN {
         return Err(IdentifyError::TooLarge);
     }
-    decode(&merge_frames(&raw)?)
+    merge_frames(&raw)
 }
 
 /// Concatenates the payloads of the length-prefixed frames in `raw`
@@ -239,6 +311,23 @@ mod tests {
         assert!(matches!(decode(&msg.encode_to_vec()), Err(IdentifyError::InvalidKey(_))));
         msg.public_key = None;
         assert!(matches!(decode(&msg.encode_to_vec()), Err(IdentifyError::MissingPublicKey)));
+    }
+
+    #[test]
+    fn a_push_keeps_only_the_fields_it_carries() {
+        let key = Keypair::generate_ed25519();
+        let sender = key.public().to_peer_id();
+        let partial = pb::Identify { agent_version: Some("two".into()), ..pb::Identify::default() };
+        let push = decode_push(&partial.encode_to_vec(), &sender).expect("a push needs no key");
+        assert_eq!(push, Push { agent_version: Some("two".into()), ..Push::default() });
+        let full = decode_push(&encode(&info(&key), None), &sender).expect("a full push");
+        assert_eq!(full.public_key, Some(key.public()));
+        assert_eq!(full.protocols, Some(info(&key).protocols));
+        assert_eq!(full.listen_addrs, Some(info(&key).listen_addrs));
+        let other = Keypair::generate_ed25519().public().to_peer_id();
+        assert!(matches!(decode_push(&encode(&info(&key), None), &other), Err(IdentifyError::WrongKey)));
+        // The full form still requires the key.
+        assert!(matches!(decode(&partial.encode_to_vec()), Err(IdentifyError::MissingPublicKey)));
     }
 
     #[tokio::test]

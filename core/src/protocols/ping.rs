@@ -24,6 +24,9 @@ pub enum PingError {
     /// The random source failed.
     #[error("random number generator failed")]
     Rng,
+    /// No complete ping (and echo) within the idle timeout.
+    #[error("no ping within the idle timeout")]
+    Idle,
     /// The stream failed.
     #[error("i/o error: {0}")]
     Io(std::io::Error),
@@ -54,20 +57,36 @@ pub async fn ping<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) -> Result<D
     Ok(rtt)
 }
 
-/// Echoes 32-byte pings on `stream` until the remote closes it.
-pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) -> Result<(), PingError> {
-    let mut payload = [0u8; PAYLOAD_LEN];
+/// Echoes 32-byte pings on `stream` until the remote closes it. Each ping,
+/// from the wait for its first byte to its echo, must complete within
+/// `idle`: a stream that falls silent (or trickles) ends with
+/// [`PingError::Idle`], so a peer cannot hold a ping stream without pinging.
+pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, idle: Duration) -> Result<(), PingError> {
     loop {
-        // End of stream between pings is the normal end.
-        let first = stream.read(&mut payload[..1]).await?;
-        if first == 0 {
-            let _ = stream.shutdown().await;
-            return Ok(());
+        match tokio::time::timeout(idle, echo_one(&mut stream)).await {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => {
+                let _ = stream.shutdown().await;
+                return Ok(());
+            }
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(PingError::Idle),
         }
-        stream.read_exact(&mut payload[1..]).await?;
-        stream.write_all(&payload).await?;
-        stream.flush().await?;
     }
+}
+
+/// Echoes one ping; `false` when the stream ended cleanly before it.
+async fn echo_one<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) -> Result<bool, PingError> {
+    let mut payload = [0u8; PAYLOAD_LEN];
+    // End of stream between pings is the normal end.
+    let first = stream.read(&mut payload[..1]).await?;
+    if first == 0 {
+        return Ok(false);
+    }
+    stream.read_exact(&mut payload[1..]).await?;
+    stream.write_all(&payload).await?;
+    stream.flush().await?;
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -77,7 +96,7 @@ mod tests {
     #[tokio::test]
     async fn ping_round_trips_several_times_on_one_stream() {
         let (mut a, b) = tokio::io::duplex(1024);
-        let server = tokio::spawn(serve(b));
+        let server = tokio::spawn(serve(b, Duration::from_secs(60)));
         for _ in 0..3 {
             let rtt = ping(&mut a).await.expect("ping");
             assert!(rtt < Duration::from_secs(5));
@@ -108,9 +127,26 @@ mod tests {
         });
         assert!(matches!(ping(&mut a).await, Err(PingError::UnexpectedEof)));
         let (mut a, b) = tokio::io::duplex(1024);
-        let server = tokio::spawn(serve(b));
+        let server = tokio::spawn(serve(b, Duration::from_secs(60)));
         a.write_all(&[1; 10]).await.expect("write");
         drop(a);
         assert!(matches!(server.await.expect("task"), Err(PingError::UnexpectedEof)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_idle_or_trickling_past_the_timeout_ends() {
+        let idle = Duration::from_secs(60);
+        let (mut a, b) = tokio::io::duplex(1024);
+        let server = tokio::spawn(serve(b, idle));
+        ping(&mut a).await.expect("a first ping");
+        let started = tokio::time::Instant::now();
+        assert!(matches!(server.await.expect("task"), Err(PingError::Idle)));
+        assert!(started.elapsed() >= idle);
+        // Half a ping, then silence: the same.
+        let (mut a, b) = tokio::io::duplex(1024);
+        let server = tokio::spawn(serve(b, idle));
+        a.write_all(&[1; 10]).await.expect("write");
+        assert!(matches!(server.await.expect("task"), Err(PingError::Idle)));
+        drop(a);
     }
 }

@@ -7,6 +7,7 @@
 //! the remote's streams and one runs identify. All tasks stop on shutdown.
 
 mod error;
+mod limits;
 mod upgrade;
 
 use std::collections::HashMap;
@@ -21,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use error::{Step, SwarmError};
+use limits::{AcceptBackoff, IpBlock, Slot, Slots};
 
 use crate::identity::envelope::SignedEnvelope;
 use crate::identity::record::PeerRecord;
@@ -76,8 +78,36 @@ pub struct Config {
     pub max_connections: usize,
     /// Established connections to one peer.
     pub max_connections_per_peer: usize,
-    /// Inbound connections still in their upgrade.
+    /// Inbound connections still in their upgrade. Default 256.
     pub max_pending_incoming: usize,
+    /// Inbound connections still in their upgrade from one IP address (one
+    /// /64 for IPv6, where a host usually owns the whole prefix). Default 16:
+    /// a handshake takes milliseconds, so an honest host (or a NAT of a few)
+    /// rarely has more in flight, while one address cannot hold more than
+    /// 1/16 of the 256 global slots and keep other peers out.
+    pub max_pending_incoming_per_ip: usize,
+    /// Inbound streams of one connection still negotiating their protocol.
+    /// Default 128 (as rust-libp2p): each one is a task waiting up to
+    /// `stream_timeout`; a stream over the cap is reset at once, not queued.
+    pub max_negotiating_inbound_streams: usize,
+    /// Concurrent inbound streams per (peer, protocol) for the protocols
+    /// named here; others get `max_inbound_streams_per_protocol`. Default:
+    /// ping 2 (the ping spec: a listener accepts at most two per peer);
+    /// identify 8 (one exchange per connection, and `max_connections_per_peer`
+    /// is 8); identify push 4 (a peer pushes when its addresses change, one
+    /// at a time); perf 4 (each one is a bulk transfer we serve at full
+    /// speed). A stream over its limit is reset.
+    pub inbound_stream_limits: HashMap<String, usize>,
+    /// Concurrent inbound streams per (peer, protocol) for every protocol not
+    /// in `inbound_stream_limits` (user handlers included). Default 256:
+    /// above what request-response protocols use in parallel (our own tests
+    /// echo on 100 at once), and far under yamux's 8192 streams, so one
+    /// protocol cannot take a connection's streams from the others.
+    pub max_inbound_streams_per_protocol: usize,
+    /// A ping stream on which no ping arrives for this long is closed.
+    /// Default 60 s (as go-libp2p): the dialer pings every 15 s (rust-libp2p's
+    /// interval), so an honest stream is never idle that long.
+    pub ping_idle_timeout: Duration,
     /// yamux settings of every connection.
     pub yamux: yamux::Config,
     /// Sent in identify.
@@ -100,6 +130,11 @@ impl Default for Config {
             max_connections: 1024,
             max_connections_per_peer: 8,
             max_pending_incoming: 256,
+            max_pending_incoming_per_ip: 16,
+            max_negotiating_inbound_streams: 128,
+            inbound_stream_limits: default_inbound_stream_limits(),
+            max_inbound_streams_per_protocol: 256,
+            ping_idle_timeout: Duration::from_secs(60),
             yamux: yamux::Config::default(),
             agent_version: format!("lp2p/{}", env!("CARGO_PKG_VERSION")),
             protocol_version: "ipfs/0.1.0".to_string(),
@@ -107,6 +142,20 @@ impl Default for Config {
             max_peers: 10_000,
         }
     }
+}
+
+/// The per-(peer, protocol) inbound stream limits of the built-in protocols.
+fn default_inbound_stream_limits() -> HashMap<String, usize> {
+    [(ping::PROTOCOL, 2), (identify::PROTOCOL, 8), (identify::PUSH_PROTOCOL, 4), (perf::PROTOCOL, 4)]
+        .into_iter()
+        .map(|(protocol, limit)| (protocol.to_string(), limit))
+        .collect()
+}
+
+/// The slots an inbound handshake holds until its upgrade ends.
+struct HandshakeSlots {
+    _ip: Option<Slot<IpBlock>>,
+    _global: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// Identifies one connection of this node.
@@ -225,6 +274,10 @@ pub struct Swarm {
     observed: Mutex<Vec<(PeerId, Multiaddr)>>,
     events: broadcast::Sender<Event>,
     pending_incoming: Arc<Semaphore>,
+    /// Handshakes in flight per remote IP block.
+    pending_by_ip: Arc<Slots<IpBlock>>,
+    /// Inbound streams being served, per (peer, protocol).
+    inbound_streams: Arc<Slots<(PeerId, String)>>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
     next_id: AtomicU64,
@@ -254,6 +307,8 @@ impl Swarm {
             observed: Mutex::new(Vec::new()),
             events,
             pending_incoming: Arc::new(Semaphore::new(config.max_pending_incoming)),
+            pending_by_ip: Slots::new(),
+            inbound_streams: Slots::new(),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             next_id: AtomicU64::new(1),
@@ -343,30 +398,37 @@ impl Swarm {
         lock(&self.listeners).iter().flat_map(|l| transport::reachable_addrs(&l.addr)).collect()
     }
 
+    /// Accepts connections until `stop`: only cancellation ends it. A failed
+    /// accept (out of file descriptors or memory, an aborted connection) is
+    /// tried again after a back-off, so the listener outlives the flood.
     async fn accept_loop(self: Arc<Self>, id: u64, mut listener: Listener, stop: CancellationToken) {
+        let mut backoff = AcceptBackoff::new();
         loop {
             let accepted = tokio::select! {
                 _ = stop.cancelled() => break,
                 accepted = listener.accept() => accepted,
             };
             let raw = match accepted {
-                Ok(raw) => raw,
+                Ok(raw) => {
+                    backoff.succeeded();
+                    raw
+                }
                 Err(e) => {
-                    tracing::warn!(error = %e, addr = %listener.local_addr(), "accept failed; closing listener");
-                    break;
+                    let delay = backoff.failed();
+                    tracing::warn!(error = %e, addr = %listener.local_addr(), ?delay, "accept failed; retrying");
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        _ = tokio::time::sleep(delay) => continue,
+                    }
                 }
             };
-            // Too many handshakes in flight: drop the newcomer rather than queue it.
-            let Ok(permit) = Arc::clone(&self.pending_incoming).try_acquire_owned() else {
-                tracing::debug!(remote = %raw.remote_addr, "too many pending inbound connections; dropping");
-                continue;
-            };
+            let Some(slots) = self.admit_handshake(&raw.remote_addr) else { continue };
             let swarm = Arc::clone(&self);
             self.tasks.spawn(async move {
                 let remote = raw.remote_addr.clone();
                 let upgraded =
                     upgrade::inbound(raw.io, &swarm.keypair, &swarm.config.yamux, swarm.config.upgrade_timeout).await;
-                drop(permit);
+                drop(slots);
                 match upgraded {
                     Ok(up) => {
                         if let Err(e) = swarm.register(up, remote.clone(), false) {
@@ -388,6 +450,28 @@ impl Swarm {
                 self.emit(Event::ExpiredListenAddr { addr });
             }
         }
+    }
+
+    /// Takes a handshake slot for a connection from `remote`: one of its IP
+    /// block's (so one address cannot hold them all) and one of the global
+    /// ones. `None` means drop the newcomer rather than queue it.
+    fn admit_handshake(&self, remote: &Multiaddr) -> Option<HandshakeSlots> {
+        let ip = match IpBlock::of_addr(remote) {
+            Some(block) => {
+                let slot = self.pending_by_ip.try_acquire(block, self.config.max_pending_incoming_per_ip);
+                if slot.is_none() {
+                    tracing::debug!(%remote, "too many pending inbound connections from this address; dropping");
+                    return None;
+                }
+                slot
+            }
+            None => None,
+        };
+        let Ok(global) = Arc::clone(&self.pending_incoming).try_acquire_owned() else {
+            tracing::debug!(%remote, "too many pending inbound connections; dropping");
+            return None;
+        };
+        Some(HandshakeSlots { _ip: ip, _global: global })
     }
 
     // ---- dialing ----
@@ -612,16 +696,24 @@ impl Swarm {
 
     /// Accepts the remote's streams until the connection ends, then cleans up.
     async fn serve_connection(self: Arc<Self>, peer: PeerId, conn: Connection, mut incoming: yamux::Incoming) {
+        let negotiating = Arc::new(Semaphore::new(self.config.max_negotiating_inbound_streams));
         loop {
             let stream = tokio::select! {
                 _ = self.shutdown.cancelled() => break,
                 stream = incoming.next() => stream,
             };
-            let Some(stream) = stream else { break };
+            let Some(mut stream) = stream else { break };
+            // Each negotiation is a task waiting up to the stream timeout: over
+            // the cap, reset the stream now rather than queue work for it.
+            let Ok(permit) = Arc::clone(&negotiating).try_acquire_owned() else {
+                tracing::debug!(%peer, "too many inbound streams negotiating; resetting");
+                stream.reset();
+                continue;
+            };
             let swarm = Arc::clone(&self);
             let observed = conn.remote_addr.clone();
             let wait = conn.answer_after_identify;
-            self.tasks.spawn(async move { swarm.handle_inbound_stream(peer, observed, wait, stream).await });
+            self.tasks.spawn(async move { swarm.handle_inbound_stream(peer, observed, wait, stream, permit).await });
         }
         conn.control.close().await;
         {
@@ -661,10 +753,12 @@ impl Swarm {
         observed: Multiaddr,
         answer_after_identify: bool,
         stream: yamux::YamuxStream,
+        negotiating: tokio::sync::OwnedSemaphorePermit,
     ) {
         let supported = self.supported_protocols();
         let negotiated =
             tokio::time::timeout(self.config.stream_timeout, negotiate::listener_select(stream, &supported)).await;
+        drop(negotiating);
         let (protocol, mut stream) = match negotiated {
             Ok(Ok(pair)) => pair,
             Ok(Err(e)) => {
@@ -676,13 +770,19 @@ impl Swarm {
                 return;
             }
         };
+        let Some(_slot) = self.inbound_stream_slot(peer, &protocol) else {
+            // Dropped before a clean close: the stream is reset.
+            tracing::debug!(%peer, %protocol, "too many inbound streams of this protocol; resetting");
+            return;
+        };
         let limit = self.config.exchange_timeout;
         match protocol.as_str() {
             ping::PROTOCOL => {
-                // A ping stream may stay open for many pings; it ends on EOF or shutdown.
+                // A ping stream may stay open for many pings; it ends on EOF,
+                // after the idle timeout with no ping, or on shutdown.
                 tokio::select! {
                     _ = self.shutdown.cancelled() => {}
-                    result = ping::serve(stream) => if let Err(e) = result {
+                    result = ping::serve(stream, self.config.ping_idle_timeout) => if let Err(e) = result {
                         tracing::debug!(%peer, error = %e, "ping stream ended");
                     }
                 }
@@ -706,10 +806,13 @@ impl Swarm {
                     }
                 }
             }
-            identify::PUSH_PROTOCOL => match tokio::time::timeout(limit, identify::receive(&mut stream)).await {
-                Ok(Ok(info)) => Arc::clone(&self).record_identify(peer, info),
-                _ => tracing::debug!(%peer, "identify push failed"),
-            },
+            identify::PUSH_PROTOCOL => {
+                match tokio::time::timeout(limit, identify::receive_push(&mut stream, &peer)).await {
+                    Ok(Ok(push)) => self.record_push(peer, push),
+                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "identify push failed"),
+                    Err(_) => tracing::debug!(%peer, "identify push timed out"),
+                }
+            }
             _ => {
                 let conn_handler = self.conn_handlers.read().unwrap_or_else(|p| p.into_inner()).get(&protocol).cloned();
                 if let Some(handler) = conn_handler {
@@ -722,6 +825,17 @@ impl Swarm {
                 }
             }
         }
+    }
+
+    /// A slot for one more inbound stream of `protocol` from `peer`, if the
+    /// protocol's limit (`inbound_stream_limits`, else
+    /// `max_inbound_streams_per_protocol`) allows it.
+    fn inbound_stream_slot(&self, peer: PeerId, protocol: &str) -> Option<Slot<(PeerId, String)>> {
+        let limit = match self.config.inbound_stream_limits.get(protocol) {
+            Some(limit) => *limit,
+            None => self.config.max_inbound_streams_per_protocol,
+        };
+        self.inbound_streams.try_acquire((peer, protocol.to_string()), limit)
     }
 
     // ---- handlers and streams ----
@@ -894,6 +1008,45 @@ impl Swarm {
             // was rust-libp2p: push the record in the form it verifies.
             self.push_identify(peer);
         }
+    }
+
+    /// Applies an identify push: the fields it carries update the peer store,
+    /// the ones it omits keep their values (the identify spec's partial
+    /// updates). Emits `Identified` with the merged view.
+    fn record_push(&self, peer: PeerId, push: identify::Push) {
+        {
+            let mut store = lock(&self.peerstore);
+            let now = Instant::now();
+            if let Some(addrs) = &push.listen_addrs {
+                store.add_addrs(peer, addrs, ADDRESS_TTL, now);
+            }
+            if let Some(protocols) = &push.protocols {
+                store.set_protocols(peer, protocols.clone());
+            }
+            if let Some(agent) = &push.agent_version {
+                store.set_agent_version(peer, agent.clone());
+            }
+            if let Some(version) = &push.protocol_version {
+                store.set_protocol_version(peer, version.clone());
+            }
+            if let Some(record) = &push.signed_peer_record {
+                store.add_addrs(peer, &record.addrs, ADDRESS_TTL, now);
+                store.set_peer_record(peer, record.clone());
+            }
+        }
+        let Some(stored) = self.peer_info(&peer) else { return };
+        // The key is known from the connection's handshake.
+        let Some(public_key) = push.public_key.or(stored.public_key) else { return };
+        let info = identify::Info {
+            public_key,
+            protocol_version: stored.protocol_version.unwrap_or_default(),
+            agent_version: stored.agent_version.unwrap_or_default(),
+            listen_addrs: push.listen_addrs.unwrap_or(stored.addrs),
+            observed_addr: push.observed_addr,
+            protocols: stored.protocols,
+            signed_peer_record: stored.peer_record,
+        };
+        self.emit(Event::Identified { peer, info: Box::new(info) });
     }
 
     /// Waits (bounded) until `peer` has answered our identify. The peer
@@ -1148,6 +1301,42 @@ mod tests {
             swarm.record_observed(peer(), addr("/ip4/192.0.2.9/tcp/1"));
         }
         assert_eq!(lock(&swarm.observed).len(), MAX_OBSERVERS);
+        swarm.shutdown(Duration::from_secs(1)).await;
+    }
+
+    /// Waits (bounded) until `done` holds.
+    async fn eventually(what: &str, done: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(Instant::now() < deadline, "never: {what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn handshake_and_stream_slots_are_given_back() {
+        let config = Config { upgrade_timeout: Duration::from_millis(200), ..Config::default() };
+        let swarm = Swarm::new(Keypair::generate_ed25519(), config);
+        let bound = swarm.listen(&addr("/ip4/127.0.0.1/tcp/0")).expect("listens");
+        let Some(Protocol::Tcp(port)) = bound.iter().nth(1) else { panic!("tcp address: {bound}") };
+        // Silent connections hold their IP's handshake slots until the step timeout.
+        let mut silent = Vec::new();
+        for _ in 0..4 {
+            silent.push(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connects"));
+        }
+        eventually("the silent connections take slots", || swarm.pending_by_ip.keys() == 1).await;
+        eventually("the timed-out handshakes give them back", || swarm.pending_by_ip.keys() == 0).await;
+        assert_eq!(swarm.pending_incoming.available_permits(), swarm.config.max_pending_incoming);
+        // A served ping stream holds a (peer, ping) slot until it ends.
+        let client = Swarm::new(Keypair::generate_ed25519(), Config::default());
+        let server_peer = client.dial(&bound).await.expect("dials");
+        let mut stream = client.new_stream(server_peer, ping::PROTOCOL).await.expect("opens");
+        ping::ping(&mut stream).await.expect("pings");
+        let key = (client.peer_id(), ping::PROTOCOL.to_string());
+        assert_eq!(swarm.inbound_streams.held(&key), 1);
+        drop(stream);
+        eventually("the ended stream gives its slot back", || swarm.inbound_streams.held(&key) == 0).await;
+        client.shutdown(Duration::from_secs(1)).await;
         swarm.shutdown(Duration::from_secs(1)).await;
     }
 

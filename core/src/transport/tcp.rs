@@ -113,15 +113,24 @@ impl TcpListener {
         &self.local_addr
     }
 
-    /// Waits for the next connection.
+    /// Waits for the next connection. An error is the listener's (out of
+    /// file descriptors or memory, an aborted connection); a connection that
+    /// fails while we set it up is dropped here, and we wait for the next.
     pub async fn accept(&mut self) -> Result<RawConnection, TransportError> {
-        let (stream, remote) = self.inner.accept().await?;
-        stream.set_nodelay(true)?;
-        Ok(RawConnection {
-            io: Io::Tcp(stream),
-            local_addr: self.local_addr.clone(),
-            remote_addr: to_multiaddr(remote),
-        })
+        loop {
+            let (stream, remote) = self.inner.accept().await?;
+            // Fails on a socket the remote already reset: that connection is
+            // gone, the listener is fine.
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::debug!(%remote, error = %e, "dropping an accepted connection that failed set-up");
+                continue;
+            }
+            return Ok(RawConnection {
+                io: Io::Tcp(stream),
+                local_addr: self.local_addr.clone(),
+                remote_addr: to_multiaddr(remote),
+            });
+        }
     }
 }
 
