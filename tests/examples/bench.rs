@@ -166,7 +166,8 @@ fn lp2p_node() -> Node {
 /// peer), the concurrent dialers (all from 127.0.0.1) and the burst of
 /// `MANY_STREAMS` perf streams on one connection.
 fn wide_limits() -> lp2p::Config {
-    let mut config = lp2p::Config { max_connections: 8192, max_connections_per_peer: 8192, ..lp2p::Config::default() };
+    let mut config =
+        lp2p::Config { resource_manager: lp2p::rcmgr::ResourceManagerConfig::unlimited(), ..lp2p::Config::default() };
     config.max_pending_incoming_per_ip = config.max_pending_incoming;
     config.max_negotiating_inbound_streams = MANY_STREAMS;
     config.inbound_stream_limits.insert(lp2p::protocols::perf::PROTOCOL.to_string(), MANY_STREAMS);

@@ -107,10 +107,25 @@ impl NodeBuilder {
         self
     }
 
-    /// Connection limits: in total, and to one peer.
+    /// Connection limits: in total, and to one peer (the resource manager's
+    /// system and per-peer connection limits, inbound and outbound alike).
     pub fn connection_limits(mut self, total: usize, per_peer: usize) -> Self {
-        self.config.max_connections = total;
-        self.config.max_connections_per_peer = per_peer;
+        self.config.set_max_connections(total);
+        self.config.set_max_connections_per_peer(per_peer);
+        self
+    }
+
+    /// The resource manager's limits (connections, streams, memory,
+    /// descriptors per scope, per-IP limits, allowlist); default: scaled
+    /// from this machine.
+    pub fn resource_limits(mut self, limits: crate::rcmgr::ResourceManagerConfig) -> Self {
+        self.config.resource_manager = limits;
+        self
+    }
+
+    /// The connection manager's watermarks and grace period.
+    pub fn conn_manager(mut self, config: crate::connmgr::ConnManagerConfig) -> Self {
+        self.config.conn_manager = config;
         self
     }
 
@@ -443,6 +458,60 @@ impl Node {
     /// to the IPs peers observed us on, then the listen addresses.
     pub fn external_addr_candidates(&self) -> Vec<Multiaddr> {
         self.swarm().external_addr_candidates()
+    }
+
+    /// Sets `peer`'s tag `tag` to `value` (go's `ConnManager.TagPeer`):
+    /// over the high watermark, connections of lower-valued peers (the sum
+    /// of their tags) are closed first. Tags are forgotten when the peer's
+    /// last connection closes.
+    pub fn tag_peer(&self, peer: PeerId, tag: &str, value: i64) -> Result<(), crate::connmgr::TagError> {
+        self.swarm().tag_peer(peer, tag, value)
+    }
+
+    /// Removes `peer`'s tag `tag`.
+    pub fn untag_peer(&self, peer: PeerId, tag: &str) {
+        self.swarm().untag_peer(peer, tag)
+    }
+
+    /// The sum of `peer`'s tags.
+    pub fn peer_value(&self, peer: PeerId) -> i64 {
+        self.swarm().peer_value(peer)
+    }
+
+    /// Keeps the connection manager from closing `peer`'s connections while
+    /// protected under `tag` (go's `ConnManager.Protect`).
+    pub fn protect_peer(&self, peer: PeerId, tag: &str) -> Result<(), crate::connmgr::TagError> {
+        self.swarm().protect_peer(peer, tag)
+    }
+
+    /// Removes protection `tag` from `peer`; returns whether another tag
+    /// still protects it.
+    pub fn unprotect_peer(&self, peer: PeerId, tag: &str) -> bool {
+        self.swarm().unprotect_peer(peer, tag)
+    }
+
+    /// Whether `peer` is protected under `tag`, or under any tag if `None`.
+    pub fn is_protected(&self, peer: PeerId, tag: Option<&str>) -> bool {
+        self.swarm().is_protected(peer, tag)
+    }
+
+    /// Closes connections down to the connection manager's low watermark now
+    /// (go's `TrimOpenConns`). Returns how many it closes.
+    pub fn trim_open_connections(&self) -> usize {
+        let _guard = self.inner.handle.enter();
+        self.swarm().trim_open_connections()
+    }
+
+    /// What the resource manager holds in each scope and the limit hits so
+    /// far (for metrics and leak checks).
+    pub fn resource_stats(&self) -> crate::rcmgr::Stats {
+        self.swarm().resource_manager().stats()
+    }
+
+    /// Whether the resource manager holds nothing at all (every connection
+    /// and stream released).
+    pub fn resources_idle(&self) -> bool {
+        self.swarm().resource_manager().is_idle()
     }
 
     /// A new subscription to the node's events, from now on.

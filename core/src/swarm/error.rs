@@ -5,6 +5,7 @@ use crate::multiaddr::Multiaddr;
 use crate::muxer::yamux::YamuxError;
 use crate::negotiate::NegotiationError;
 use crate::protocols::{identify::IdentifyError, perf::PerfError, ping::PingError};
+use crate::rcmgr::LimitError;
 use crate::security::noise::NoiseError;
 use crate::transport::TransportError;
 
@@ -96,9 +97,9 @@ pub enum SwarmError {
     /// A node cannot dial itself.
     #[error("refusing to dial our own peer id")]
     DialSelf,
-    /// A connection limit is reached.
-    #[error("connection limit reached: {0}")]
-    LimitReached(&'static str),
+    /// A resource manager limit refused the connection or stream.
+    #[error("{0}")]
+    LimitReached(#[from] LimitError),
     /// The node is shutting down or has shut down.
     #[error("the node is shut down")]
     Shutdown,

@@ -5,15 +5,27 @@
 //! Each connection is one yamux session whose driver task owns the socket; the
 //! swarm holds its [`yamux::Control`] handle. Per connection, one task accepts
 //! the remote's streams and one runs identify. All tasks stop on shutdown.
+//!
+//! Resources: one [`ResourceManager`] admits every connection (inbound before
+//! its upgrade, outbound before the socket connects; the peer is set after the
+//! upgrade) and every stream (before its protocol is negotiated; the protocol
+//! is set after). The connection's guard lives in the task that serves it,
+//! the stream's inside [`RawStream`], so each is released when its connection
+//! or stream goes. Every refusal is a [`SwarmError::LimitReached`] or a closed
+//! connection / reset stream, and an [`Event::ResourceLimitExceeded`]. The
+//! [`ConnManager`] is asked after each new connection and every
+//! `silence_period` which connections to close over the high watermark.
 
 mod error;
 mod limits;
+mod stream;
 mod upgrade;
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -23,20 +35,21 @@ use tokio_util::task::TaskTracker;
 
 pub use error::{Step, SwarmError};
 use limits::{AcceptBackoff, IpBlock, Slot, Slots};
+pub use stream::RawStream;
 
+use crate::connmgr::{ConnManager, ConnManagerConfig, ConnectionEntry, TagError};
 use crate::identity::envelope::SignedEnvelope;
 use crate::identity::record::PeerRecord;
 use crate::identity::{Keypair, PeerId};
 use crate::multiaddr::{Multiaddr, Protocol};
 use crate::muxer::yamux;
-use crate::negotiate::{self, Negotiated, NegotiationError, Version};
+use crate::negotiate::{self, NegotiationError, Version};
 use crate::peerstore::{PeerInfo, PeerStore};
 use crate::protocols::{identify, perf, ping};
+use crate::rcmgr::{
+    ConnectionGuard, Direction, LimitError, Resource, ResourceManager, ResourceManagerConfig, ScopeName,
+};
 use crate::transport::{self, Listener};
-
-/// A stream the swarm hands to a handler or to `new_stream`'s caller: a yamux
-/// stream on which a protocol has been negotiated.
-pub type RawStream = Negotiated<yamux::YamuxStream>;
 
 /// A user's handler for inbound streams of one protocol.
 pub type Handler = Arc<dyn Fn(PeerId, String, RawStream) -> BoxFuture + Send + Sync>;
@@ -74,10 +87,16 @@ pub struct Config {
     pub stream_timeout: Duration,
     /// A ping round trip or an identify exchange.
     pub exchange_timeout: Duration,
-    /// Established connections in total.
-    pub max_connections: usize,
-    /// Established connections to one peer.
-    pub max_connections_per_peer: usize,
+    /// Connections, streams, memory and descriptors per scope (system,
+    /// transient, peer, protocol, per IP), and the allowlist. Default: scaled
+    /// from this machine ([`ResourceManagerConfig::auto_scaled`]). The limits
+    /// on connections in total and per peer are here (`system.conns`,
+    /// `peer_default.conns`).
+    pub resource_manager: ResourceManagerConfig,
+    /// Which connections to close when too many are open (watermarks, grace
+    /// period). Default go-libp2p's: 160 / 192, 1 minute of grace. A high
+    /// watermark above `resource_manager.system.conns` is lowered to it.
+    pub conn_manager: ConnManagerConfig,
     /// Inbound connections still in their upgrade. Default 256.
     pub max_pending_incoming: usize,
     /// Inbound connections still in their upgrade from one IP address (one
@@ -93,8 +112,8 @@ pub struct Config {
     /// Concurrent inbound streams per (peer, protocol) for the protocols
     /// named here; others get `max_inbound_streams_per_protocol`. Default:
     /// ping 2 (the ping spec: a listener accepts at most two per peer);
-    /// identify 8 (one exchange per connection, and `max_connections_per_peer`
-    /// is 8); identify push 4 (a peer pushes when its addresses change, one
+    /// identify 8 (one exchange per connection, and the resource manager's
+    /// default is 8 connections per peer); identify push 4 (a peer pushes when its addresses change, one
     /// at a time); perf 4 (each one is a bulk transfer we serve at full
     /// speed). A stream over its limit is reset.
     pub inbound_stream_limits: HashMap<String, usize>,
@@ -127,8 +146,8 @@ impl Default for Config {
             upgrade_timeout: Duration::from_secs(10),
             stream_timeout: Duration::from_secs(10),
             exchange_timeout: Duration::from_secs(20),
-            max_connections: 1024,
-            max_connections_per_peer: 8,
+            resource_manager: ResourceManagerConfig::default(),
+            conn_manager: ConnManagerConfig::default(),
             max_pending_incoming: 256,
             max_pending_incoming_per_ip: 16,
             max_negotiating_inbound_streams: 128,
@@ -141,6 +160,23 @@ impl Default for Config {
             event_capacity: 1024,
             max_peers: 10_000,
         }
+    }
+}
+
+impl Config {
+    /// Limits established and pending connections in total to `max`, in
+    /// each direction too (the resource manager's system scope).
+    pub fn set_max_connections(&mut self, max: usize) {
+        self.resource_manager.set_max_connections(u64::try_from(max).unwrap_or(u64::MAX));
+    }
+
+    /// Limits connections to one peer to `max`, in each direction too (the
+    /// resource manager's default peer scope).
+    pub fn set_max_connections_per_peer(&mut self, max: usize) {
+        let peer = &mut self.resource_manager.peer_default;
+        peer.conns = u64::try_from(max).unwrap_or(u64::MAX);
+        peer.conns_inbound = peer.conns_inbound.min(peer.conns);
+        peer.conns_outbound = peer.conns_outbound.min(peer.conns);
     }
 }
 
@@ -210,6 +246,20 @@ pub enum Event {
         /// The addresses found, without `/p2p/`.
         addrs: Vec<Multiaddr>,
     },
+    /// A resource limit refused a connection, a stream or memory (the
+    /// resource manager's [`LimitError`]): the connection was closed, the
+    /// stream reset, or the dial or `new_stream` failed with
+    /// [`SwarmError::LimitReached`].
+    ResourceLimitExceeded {
+        /// The scope whose limit was hit.
+        scope: ScopeName,
+        /// The resource.
+        resource: Resource,
+        /// The limit.
+        limit: u64,
+        /// What the scope held when it refused.
+        current: u64,
+    },
     /// An address others can reach us on was confirmed (by AutoNAT, or added
     /// by the application); it is now announced in identify and our peer record.
     ExternalAddrConfirmed {
@@ -232,6 +282,8 @@ struct Connection {
     /// see [`Swarm::await_remote_identify`].
     answer_after_identify: bool,
     control: yamux::Control,
+    /// When the upgrade finished (the connection manager's grace period).
+    opened_at: Instant,
 }
 
 /// How long, on a connection we dialed, an identify answer waits for our own
@@ -278,6 +330,14 @@ pub struct Swarm {
     pending_by_ip: Arc<Slots<IpBlock>>,
     /// Inbound streams being served, per (peer, protocol).
     inbound_streams: Arc<Slots<(PeerId, String)>>,
+    /// Counts connections and streams per scope; every connection and
+    /// stream holds a guard of it.
+    rcmgr: ResourceManager,
+    /// Tags, protections, and which connections to close over the high watermark.
+    connmgr: Mutex<ConnManager>,
+    /// Whether the connection manager's periodic check runs (started with
+    /// the first connection, inside the runtime).
+    trim_timer_started: AtomicBool,
     shutdown: CancellationToken,
     tasks: TaskTracker,
     next_id: AtomicU64,
@@ -293,7 +353,10 @@ impl Swarm {
     /// A swarm with no listeners and no connections.
     pub fn new(keypair: Keypair, config: Config) -> Arc<Swarm> {
         let (events, _) = broadcast::channel(config.event_capacity.max(1));
-        Arc::new(Swarm {
+        let rcmgr = ResourceManager::new(config.resource_manager.clone());
+        let connmgr =
+            ConnManager::new(fit_watermarks(config.conn_manager.clone(), config.resource_manager.system.conns));
+        let swarm = Arc::new(Swarm {
             peer_id: keypair.public().to_peer_id(),
             keypair,
             handlers: RwLock::new(HashMap::new()),
@@ -309,11 +372,28 @@ impl Swarm {
             pending_incoming: Arc::new(Semaphore::new(config.max_pending_incoming)),
             pending_by_ip: Slots::new(),
             inbound_streams: Slots::new(),
+            rcmgr,
+            connmgr: Mutex::new(connmgr),
+            trim_timer_started: AtomicBool::new(false),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             next_id: AtomicU64::new(1),
             config,
-        })
+        });
+        // Weak: the manager (and so the hook) outlives the swarm while a
+        // guard is held, and must not keep the swarm's events open.
+        let weak = Arc::downgrade(&swarm);
+        swarm.rcmgr.set_limit_hook(move |error| {
+            if let Some(swarm) = weak.upgrade() {
+                swarm.emit(limit_event(error));
+            }
+        });
+        swarm
+    }
+
+    /// The resource manager (for its `stats()`).
+    pub fn resource_manager(&self) -> &ResourceManager {
+        &self.rcmgr
     }
 
     /// Our peer ID.
@@ -422,7 +502,18 @@ impl Swarm {
                     }
                 }
             };
+            // Handshake slots first: they share the transient scope fairly
+            // among IPs, so one address cannot fill it and keep others out.
             let Some(slots) = self.admit_handshake(&raw.remote_addr) else { continue };
+            let (uses_fd, ip) = connection_resources(&raw.remote_addr);
+            let guard = match self.rcmgr.open_connection(Direction::Inbound, uses_fd, ip) {
+                Ok(guard) => guard,
+                Err(e) => {
+                    // Dropping `raw` closes the socket; the hook emitted the event.
+                    tracing::debug!(remote = %raw.remote_addr, error = %e, "inbound connection over a resource limit");
+                    continue;
+                }
+            };
             let swarm = Arc::clone(&self);
             self.tasks.spawn(async move {
                 let remote = raw.remote_addr.clone();
@@ -431,7 +522,7 @@ impl Swarm {
                 drop(slots);
                 match upgraded {
                     Ok(up) => {
-                        if let Err(e) = swarm.register(up, remote.clone(), false) {
+                        if let Err(e) = swarm.register(up, remote.clone(), false, guard) {
                             tracing::debug!(%remote, error = %e, "inbound connection refused");
                         }
                     }
@@ -518,7 +609,7 @@ impl Swarm {
             // It closed between the handshake and now.
             return Err(SwarmError::Io(std::io::ErrorKind::NotConnected.into()));
         };
-        match self.open_on(&control, protocol).await {
+        match self.open_on(remote, &control, protocol).await {
             Ok(stream) => Ok((id, stream)),
             Err(e) => {
                 self.close_connection(id).await;
@@ -532,6 +623,8 @@ impl Swarm {
         addr: &Multiaddr,
         expected: Option<PeerId>,
     ) -> Result<(PeerId, ConnectionId), SwarmError> {
+        let (uses_fd, ip) = connection_resources(addr);
+        let guard = self.rcmgr.open_connection(Direction::Outbound, uses_fd, ip)?;
         let raw = match tokio::time::timeout(self.config.dial_timeout, transport::dial(addr)).await {
             Ok(result) => result?,
             Err(_) => return Err(SwarmError::Timeout(Step::Connect)),
@@ -546,7 +639,7 @@ impl Swarm {
             return Err(SwarmError::DialSelf);
         }
         let peer = up.peer;
-        let id = self.register(up, remote, true)?;
+        let id = self.register(up, remote, true, guard)?;
         Ok((peer, id))
     }
 
@@ -578,6 +671,8 @@ impl Swarm {
                         return Ok(conn);
                     }
                 }
+                // Every address meets the same system and peer limits.
+                Err(e @ SwarmError::LimitReached(_)) => return Err(e),
                 Err(e) => last = Some(e),
             }
         }
@@ -633,6 +728,9 @@ impl Swarm {
     /// Closes every connection to `peer`.
     pub async fn disconnect(&self, peer: &PeerId) {
         let list = lock(&self.connections).remove(peer).unwrap_or_default();
+        if !list.is_empty() {
+            lock(&self.connmgr).peer_disconnected(*peer);
+        }
         for conn in list {
             conn.control.close().await;
         }
@@ -645,35 +743,33 @@ impl Swarm {
         up: upgrade::Upgraded,
         remote: Multiaddr,
         outbound: bool,
+        mut guard: ConnectionGuard,
     ) -> Result<ConnectionId, SwarmError> {
         let upgrade::Upgraded { peer, public_key, control, incoming, remote_offered_muxers } = up;
         // Two lp2p nodes both offer muxers, and then only the dialer waits, so
         // they never wait on each other.
         let answer_after_identify = outbound || !remote_offered_muxers;
         let id = ConnectionId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        let opened_at = Instant::now();
         {
-            let mut conns = lock(&self.connections);
-            let total: usize = conns.values().map(Vec::len).sum();
-            let refusal = if self.is_shut_down() {
-                Some(SwarmError::Shutdown)
-            } else if total >= self.config.max_connections {
-                Some(SwarmError::LimitReached("max_connections"))
-            } else if conns.get(&peer).map_or(0, Vec::len) >= self.config.max_connections_per_peer {
-                Some(SwarmError::LimitReached("max_connections_per_peer"))
-            } else {
-                None
+            // The peer's connection limit is checked as the connection moves
+            // from the transient scope to the peer's.
+            let refusal = match guard.set_peer(peer) {
+                Err(e) => Some(SwarmError::LimitReached(e)),
+                Ok(()) if self.is_shut_down() => Some(SwarmError::Shutdown),
+                Ok(()) => None,
             };
             if let Some(err) = refusal {
-                drop(conns);
                 let control = control.clone();
                 tokio::spawn(async move { control.close().await });
                 return Err(err);
             }
-            conns.entry(peer).or_default().push(Connection {
+            lock(&self.connections).entry(peer).or_default().push(Connection {
                 id,
                 remote_addr: remote.clone(),
                 answer_after_identify,
                 control: control.clone(),
+                opened_at,
             });
         }
         {
@@ -687,15 +783,120 @@ impl Swarm {
         }
         self.emit(Event::ConnectionEstablished { peer, connection: id, addr: remote.clone(), outbound });
         let swarm = Arc::clone(self);
-        let conn = Connection { id, remote_addr: remote, answer_after_identify, control };
-        self.tasks.spawn(async move { swarm.serve_connection(peer, conn, incoming).await });
+        let conn = Connection { id, remote_addr: remote, answer_after_identify, control, opened_at };
+        self.tasks.spawn(async move { swarm.serve_connection(peer, conn, incoming, guard).await });
         let swarm = Arc::clone(self);
         self.tasks.spawn(async move { swarm.identify_peer(peer).await });
+        self.start_trim_timer();
+        self.trim_connections(false);
         Ok(id)
     }
 
+    // ---- connection manager ----
+
+    /// Closes the connections the connection manager picks: if `force`,
+    /// down to the low watermark now; else only if a trim is due (above the
+    /// high watermark, the silence period passed). Returns how many it closes.
+    fn trim_connections(self: &Arc<Self>, force: bool) -> usize {
+        let entries: Vec<ConnectionEntry<ConnectionId>> = lock(&self.connections)
+            .iter()
+            .flat_map(|(peer, list)| {
+                list.iter().filter(|c| !c.control.is_closed()).map(|c| ConnectionEntry {
+                    key: c.id,
+                    peer: *peer,
+                    opened_at: c.opened_at,
+                })
+            })
+            .collect();
+        let now = Instant::now();
+        let chosen = {
+            let mut connmgr = lock(&self.connmgr);
+            if force { connmgr.trim(now, &entries) } else { connmgr.poll_trim(now, &entries) }
+        };
+        if chosen.is_empty() {
+            return 0;
+        }
+        tracing::debug!(closing = chosen.len(), open = entries.len(), "connection manager trims");
+        let controls: Vec<yamux::Control> = lock(&self.connections)
+            .values()
+            .flat_map(|list| list.iter())
+            .filter(|c| chosen.contains(&c.id))
+            .map(|c| c.control.clone())
+            .collect();
+        let closing = controls.len();
+        for control in controls {
+            self.tasks.spawn(async move { control.close().await });
+        }
+        closing
+    }
+
+    /// Starts the connection manager's periodic check, once (inside the runtime).
+    fn start_trim_timer(self: &Arc<Self>) {
+        if self.trim_timer_started.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let interval = lock(&self.connmgr).check_interval().max(Duration::from_millis(100));
+        // Weak: the timer must not keep a dropped swarm alive.
+        let weak = Arc::downgrade(self);
+        let stop = self.shutdown.clone();
+        self.tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(interval) => {}
+                }
+                let Some(swarm) = weak.upgrade() else { return };
+                swarm.trim_connections(false);
+            }
+        });
+    }
+
+    /// Closes connections down to the connection manager's low watermark
+    /// now (go's `TrimOpenConns`), sparing protected peers and connections in
+    /// their grace period. Returns how many it closes.
+    pub fn trim_open_connections(self: &Arc<Self>) -> usize {
+        self.trim_connections(true)
+    }
+
+    /// Sets `peer`'s tag `tag` to `value`: the connection manager closes
+    /// connections of lower-valued peers first.
+    pub fn tag_peer(&self, peer: PeerId, tag: &str, value: i64) -> Result<(), TagError> {
+        lock(&self.connmgr).tag_peer(peer, tag, value)
+    }
+
+    /// Removes `peer`'s tag `tag`.
+    pub fn untag_peer(&self, peer: PeerId, tag: &str) {
+        lock(&self.connmgr).untag_peer(peer, tag)
+    }
+
+    /// The sum of `peer`'s tags.
+    pub fn peer_value(&self, peer: PeerId) -> i64 {
+        lock(&self.connmgr).peer_value(peer)
+    }
+
+    /// Keeps the connection manager from closing `peer`'s connections, under `tag`.
+    pub fn protect_peer(&self, peer: PeerId, tag: &str) -> Result<(), TagError> {
+        lock(&self.connmgr).protect(peer, tag)
+    }
+
+    /// Removes protection `tag` from `peer`; returns whether another tag still protects it.
+    pub fn unprotect_peer(&self, peer: PeerId, tag: &str) -> bool {
+        lock(&self.connmgr).unprotect(peer, tag)
+    }
+
+    /// Whether `peer` is protected under `tag`, or under any tag if `None`.
+    pub fn is_protected(&self, peer: PeerId, tag: Option<&str>) -> bool {
+        lock(&self.connmgr).is_protected(peer, tag)
+    }
+
     /// Accepts the remote's streams until the connection ends, then cleans up.
-    async fn serve_connection(self: Arc<Self>, peer: PeerId, conn: Connection, mut incoming: yamux::Incoming) {
+    async fn serve_connection(
+        self: Arc<Self>,
+        peer: PeerId,
+        conn: Connection,
+        mut incoming: yamux::Incoming,
+        guard: ConnectionGuard,
+    ) {
         let negotiating = Arc::new(Semaphore::new(self.config.max_negotiating_inbound_streams));
         loop {
             let stream = tokio::select! {
@@ -703,6 +904,14 @@ impl Swarm {
                 stream = incoming.next() => stream,
             };
             let Some(mut stream) = stream else { break };
+            let stream_guard = match self.rcmgr.open_stream(peer, Direction::Inbound) {
+                Ok(guard) => guard,
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "inbound stream over a resource limit; resetting");
+                    stream.reset();
+                    continue;
+                }
+            };
             // Each negotiation is a task waiting up to the stream timeout: over
             // the cap, reset the stream now rather than queue work for it.
             let Ok(permit) = Arc::clone(&negotiating).try_acquire_owned() else {
@@ -713,18 +922,29 @@ impl Swarm {
             let swarm = Arc::clone(&self);
             let observed = conn.remote_addr.clone();
             let wait = conn.answer_after_identify;
-            self.tasks.spawn(async move { swarm.handle_inbound_stream(peer, observed, wait, stream, permit).await });
+            self.tasks.spawn(async move {
+                swarm.handle_inbound_stream(peer, observed, wait, stream, stream_guard, permit).await
+            });
         }
         conn.control.close().await;
-        {
+        let last = {
             let mut conns = lock(&self.connections);
-            if let Some(list) = conns.get_mut(&peer) {
-                list.retain(|c| c.id != conn.id);
-                if list.is_empty() {
-                    conns.remove(&peer);
+            match conns.get_mut(&peer) {
+                Some(list) => {
+                    list.retain(|c| c.id != conn.id);
+                    let last = list.is_empty();
+                    if last {
+                        conns.remove(&peer);
+                    }
+                    last
                 }
+                None => false,
             }
+        };
+        if last {
+            lock(&self.connmgr).peer_disconnected(peer);
         }
+        drop(guard);
         self.emit(Event::ConnectionClosed { peer, connection: conn.id, addr: conn.remote_addr });
     }
 
@@ -753,13 +973,14 @@ impl Swarm {
         observed: Multiaddr,
         answer_after_identify: bool,
         stream: yamux::YamuxStream,
+        mut guard: crate::rcmgr::StreamGuard,
         negotiating: tokio::sync::OwnedSemaphorePermit,
     ) {
         let supported = self.supported_protocols();
         let negotiated =
             tokio::time::timeout(self.config.stream_timeout, negotiate::listener_select(stream, &supported)).await;
         drop(negotiating);
-        let (protocol, mut stream) = match negotiated {
+        let (protocol, stream) = match negotiated {
             Ok(Ok(pair)) => pair,
             Ok(Err(e)) => {
                 tracing::debug!(%peer, error = %e, "inbound stream negotiation failed");
@@ -770,6 +991,12 @@ impl Swarm {
                 return;
             }
         };
+        if let Err(e) = guard.set_protocol(&protocol) {
+            // Dropped before a clean close: the stream is reset.
+            tracing::debug!(%peer, %protocol, error = %e, "inbound stream over a resource limit; resetting");
+            return;
+        }
+        let mut stream = RawStream::new(stream, guard);
         let Some(_slot) = self.inbound_stream_slot(peer, &protocol) else {
             // Dropped before a clean close: the stream is reset.
             tracing::debug!(%peer, %protocol, "too many inbound streams of this protocol; resetting");
@@ -878,11 +1105,13 @@ impl Swarm {
             return Err(SwarmError::Shutdown);
         }
         let conn = self.connection_or_dial(peer).await?;
-        self.open_on(&conn.control, protocol).await
+        self.open_on(peer, &conn.control, protocol).await
     }
 
-    /// Opens a stream on one connection and negotiates `protocol` on it.
-    async fn open_on(&self, control: &yamux::Control, protocol: &str) -> Result<RawStream, SwarmError> {
+    /// Opens a stream to `peer` on one of its connections and negotiates
+    /// `protocol` on it, within the resource manager's limits.
+    async fn open_on(&self, peer: PeerId, control: &yamux::Control, protocol: &str) -> Result<RawStream, SwarmError> {
+        let mut guard = self.rcmgr.open_stream(peer, Direction::Outbound)?;
         let limit = self.config.stream_timeout;
         let stream = match tokio::time::timeout(limit, control.open_stream()).await {
             Ok(result) => result?,
@@ -891,7 +1120,13 @@ impl Swarm {
         // Not lazy: the caller learns at once whether the remote speaks the protocol.
         let protocols = [protocol.to_string()];
         match tokio::time::timeout(limit, negotiate::dialer_select(stream, &protocols, Version::V1)).await {
-            Ok(Ok((_, stream))) => Ok(stream),
+            Ok(Ok((_, mut stream))) => match guard.set_protocol(protocol) {
+                Ok(()) => Ok(RawStream::new(stream, guard)),
+                Err(e) => {
+                    stream.get_mut().reset();
+                    Err(e.into())
+                }
+            },
             Ok(Err(NegotiationError::Failed)) => Err(SwarmError::ProtocolNotSupported(protocol.to_string())),
             Ok(Err(e)) => Err(e.into()),
             Err(_) => Err(SwarmError::Timeout(Step::ProtocolNegotiation)),
@@ -1241,6 +1476,41 @@ impl Swarm {
         if tokio::time::timeout(limit, self.tasks.wait()).await.is_err() {
             tracing::debug!("some tasks outlived the shutdown grace period");
         }
+    }
+}
+
+/// What a connection to or from `addr` holds: a file descriptor (TCP), and
+/// the remote IP if the address starts with one (the memory transport has
+/// neither).
+fn connection_resources(addr: &Multiaddr) -> (bool, Option<IpAddr>) {
+    match addr.iter().next() {
+        Some(Protocol::Ip4(ip)) => (true, Some(IpAddr::V4(ip))),
+        Some(Protocol::Ip6(ip)) => (true, Some(IpAddr::V6(ip))),
+        Some(Protocol::Dns(_) | Protocol::Dns4(_) | Protocol::Dns6(_) | Protocol::Dnsaddr(_)) => (true, None),
+        _ => (false, None),
+    }
+}
+
+/// `config` with its watermarks lowered to `system_conns` (the resource
+/// manager's system connection limit) if they are above it: that limit
+/// would refuse connections before a trim ever made room.
+fn fit_watermarks(mut config: ConnManagerConfig, system_conns: u64) -> ConnManagerConfig {
+    if ConnManager::new(config.clone()).high_watermark_exceeds(system_conns) {
+        let high = usize::try_from(system_conns).unwrap_or(usize::MAX);
+        tracing::debug!(high, "connection manager's high watermark lowered to the system connection limit");
+        config.high_watermark = high;
+        config.low_watermark = config.low_watermark.min(high);
+    }
+    config
+}
+
+/// The event a limit hit becomes.
+fn limit_event(error: &LimitError) -> Event {
+    Event::ResourceLimitExceeded {
+        scope: error.scope.clone(),
+        resource: error.resource,
+        limit: error.limit,
+        current: error.current,
     }
 }
 

@@ -774,7 +774,15 @@ mod tests {
         assert_eq!(dial_failure(&SwarmError::Timeout(Step::Handshake)), Ok(DialStatus::DialError));
         assert_eq!(dial_failure(&SwarmError::ProtocolNotSupported("x".into())), Ok(DialStatus::DialBackError));
         assert_eq!(dial_failure(&SwarmError::Timeout(Step::ProtocolNegotiation)), Ok(DialStatus::DialBackError));
-        assert_eq!(dial_failure(&SwarmError::LimitReached("max_connections")), Err(ResponseStatus::RequestRejected));
+        assert_eq!(
+            dial_failure(&SwarmError::LimitReached(crate::rcmgr::LimitError {
+                scope: crate::rcmgr::ScopeName::System,
+                resource: crate::rcmgr::Resource::Conns,
+                limit: 1,
+                current: 1,
+            })),
+            Err(ResponseStatus::RequestRejected)
+        );
         assert_eq!(dial_failure(&SwarmError::Shutdown), Err(ResponseStatus::InternalError));
     }
 }
