@@ -368,6 +368,20 @@ mod tests {
         assert!(DialerSelect::new(&[]).is_err());
     }
 
+    /// Found by the multistream_structured fuzz target: a dialer proposing
+    /// `/multistream/...` was read by the listener as a wrong header, and
+    /// the dialer waited for an answer that never came.
+    #[test]
+    fn names_the_codec_reads_as_other_messages_are_refused() {
+        for name in ["na", "ls", HEADER, "/multistream/mlti\0"] {
+            assert!(
+                matches!(DialerSelect::new(&names(&["/a", name])), Err(NegotiationError::InvalidProtocol)),
+                "{name:?}"
+            );
+        }
+        assert!(DialerSelect::new(&names(&["/multistreamx", "nah", "/ls"])).is_ok());
+    }
+
     #[test]
     fn wrong_header_and_garbage_are_errors() {
         let mut listener = ListenerSelect::new(&names(&["/a"]));
