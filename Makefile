@@ -9,7 +9,7 @@ LP2P_NODE := examples-c/build/lp2p-node
 
 SOAK_SECONDS ?= 3600
 
-.PHONY: soak soak-test bench demo demo-rust test check fmt-check clippy header-check cargo-test c-test python-test uniffi-test interop-test discovery-test
+.PHONY: soak soak-test bench demo demo-rust test check fmt-check clippy header-check cargo-test c-test python-test uniffi-test interop-test discovery-test fuzz fuzz-smoke
 
 demo:
 	examples-c/demo.sh
@@ -18,7 +18,7 @@ demo:
 demo-rust:
 	$(CARGO) run --release -p lp2p --example demo
 
-test: check cargo-test c-test python-test uniffi-test interop-test discovery-test soak-test
+test: check cargo-test fuzz-smoke c-test python-test uniffi-test interop-test discovery-test soak-test
 
 check: fmt-check clippy header-check
 
@@ -66,6 +66,16 @@ discovery-test:
 	tests/mdns-test.sh
 	tests/kad-cli.sh
 	tests/kad-go-interop.sh
+
+# Coverage-guided fuzzing of every decoder (cargo-fuzz on nightly; fuzz/run.sh
+# installs the pinned cargo-fuzz if missing). fuzz-smoke runs each target a
+# few seconds from the checked-in corpus and fails on any crash; fuzz runs
+# each for FUZZ_SECONDS (default 60). Crashing inputs land in fuzz/artifacts/.
+fuzz-smoke:
+	fuzz/run.sh smoke
+
+fuzz:
+	fuzz/run.sh fuzz
 
 # Not part of test: lp2p and rust-libp2p side by side (1 GiB perf runs,
 # dials, the machine's limits); prints a table, writes bench.json.

@@ -218,3 +218,61 @@ async fn the_kit_negotiates_a_protocol_the_node_serves() {
     assert!(multistream_proposal("/flood/1.0.0").len() > 20);
     node.shutdown().await;
 }
+
+/// Streams opened by the thousand that never finish proposing a protocol:
+/// at most the negotiating cap of them cost anything, the rest are reset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_that_never_negotiate_stay_bounded() {
+    let (node, addr) = target();
+    let mut attacker = within("attacker handshake", HostilePeer::connect(&addr)).await.expect("handshake");
+    let baseline = ALLOC.live();
+    ALLOC.reset_peak();
+    // SYN plus the first half of a multistream header, 20,000 times over.
+    let half = &multistream_proposal("/flood/1.0.0")[..8];
+    let mut sent = 0;
+    for _ in 0..20 {
+        let mut batch = Vec::new();
+        for _ in 0..1000 {
+            let id = attacker.next_stream_id();
+            batch.extend(lp2p_tests::hostile::encode_frame(FrameType::WindowUpdate, frame::SYN, id, 0, &[]));
+            batch.extend(lp2p_tests::hostile::encode_frame(FrameType::Data, 0, id, half.len() as u32, half));
+        }
+        match tokio::time::timeout(Duration::from_secs(2), attacker.send_raw(&batch)).await {
+            Ok(Ok(())) => sent += batch.len(),
+            Ok(Err(_)) | Err(_) => break,
+        }
+    }
+    let peak = ALLOC.peak();
+    report("never-negotiated streams", baseline, peak, sent);
+    assert!(peak - baseline < GROWTH_BOUND, "stream flood grew live memory by {} bytes", peak - baseline);
+    honest_peer_is_served(&addr).await;
+    drop(attacker);
+    memory_returns(baseline, 4 * 1024 * 1024).await;
+    node.shutdown().await;
+}
+
+/// Silent TCP connections from one address: each holds a handshake slot
+/// only within its address's share, and costs little while it lasts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_handshakes_from_one_address_stay_bounded() {
+    let (node, addr) = target();
+    let to = lp2p_tests::hostile::socket_addr(&addr).expect("a TCP address");
+    let from: std::net::IpAddr = "127.0.0.2".parse().expect("valid ip");
+    let baseline = ALLOC.live();
+    ALLOC.reset_peak();
+    let mut silent = Vec::new();
+    for _ in 0..300 {
+        // Connections the node closes at once still count: the attack is the attempt.
+        if let Ok(Ok(s)) = tokio::time::timeout(Duration::from_secs(2), lp2p_tests::hostile::silent_tcp(from, to)).await
+        {
+            silent.push(s);
+        }
+    }
+    honest_peer_is_served(&addr).await;
+    let peak = ALLOC.peak();
+    report("300 silent handshakes", baseline, peak, 0);
+    assert!(peak - baseline < GROWTH_BOUND, "silent connections grew live memory by {} bytes", peak - baseline);
+    drop(silent);
+    memory_returns(baseline, 4 * 1024 * 1024).await;
+    node.shutdown().await;
+}

@@ -1,6 +1,6 @@
 //! Identities: key pairs, public keys, peer IDs, signed envelopes and peer records.
 
-mod der;
+pub(crate) mod der;
 pub mod envelope;
 mod keys;
 pub mod pb;

@@ -50,6 +50,11 @@ pub enum Error {
     /// A varint (code or length) is malformed.
     #[error("invalid varint in multiaddr")]
     InvalidVarint,
+    /// A value printed as it is in text form (a DNS name, an SNI host name,
+    /// an IPv6 zone) contains `/`: its text form would read back as other
+    /// components.
+    #[error("the value of {0} contains '/'")]
+    SlashInValue(&'static str),
     /// The address is longer than [`MAX_LEN`].
     #[error("multiaddr longer than {MAX_LEN} bytes")]
     TooLong,
@@ -105,7 +110,8 @@ impl Multiaddr {
         Iter { rest: &self.bytes }
     }
 
-    /// Appends a component.
+    /// Appends a component. For a value that did not come from text or
+    /// bytes (which are checked on the way in), prefer [`Multiaddr::try_push`].
     pub fn push(&mut self, protocol: Protocol) {
         protocol.encode(&mut self.bytes);
     }
@@ -114,6 +120,20 @@ impl Multiaddr {
     pub fn with(mut self, protocol: Protocol) -> Multiaddr {
         self.push(protocol);
         self
+    }
+
+    /// Appends a component after checking its value as parsing does (for
+    /// example, a DNS name with a `/` is refused).
+    pub fn try_push(&mut self, protocol: Protocol) -> Result<(), Error> {
+        protocol.validate()?;
+        self.push(protocol);
+        Ok(())
+    }
+
+    /// [`Multiaddr::try_push`], builder style.
+    pub fn try_with(mut self, protocol: Protocol) -> Result<Multiaddr, Error> {
+        self.try_push(protocol)?;
+        Ok(self)
     }
 
     /// Removes and returns the last component.

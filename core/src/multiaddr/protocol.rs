@@ -176,6 +176,25 @@ impl Protocol {
         }
     }
 
+    /// Checks a value the way text and binary parsing do. Values printed as
+    /// they are in text form must not contain `/`, or the text would read
+    /// back as other components (`/dns/a/tcp/1` from a name `a/tcp/1`).
+    pub fn validate(&self) -> Result<(), Error> {
+        match self {
+            Protocol::Ip6zone(s)
+            | Protocol::Dns(s)
+            | Protocol::Dns4(s)
+            | Protocol::Dns6(s)
+            | Protocol::Dnsaddr(s)
+            | Protocol::Sni(s)
+                if s.contains('/') =>
+            {
+                Err(Error::SlashInValue(self.name()))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The protocols without a value, by name and by code.
     fn unit(name: &str, code: u64) -> Option<Protocol> {
         const UNITS: [(&str, u64, Protocol); 17] = [
@@ -231,7 +250,7 @@ impl Protocol {
             }
             Ok(s)
         };
-        Ok(match static_name {
+        let protocol = match static_name {
             "ip4" => Protocol::Ip4(value.parse().map_err(|_| invalid("not an IPv4 address"))?),
             "ip6" => Protocol::Ip6(value.parse().map_err(|_| invalid("not an IPv6 address"))?),
             "tcp" => Protocol::Tcp(port()?),
@@ -253,7 +272,9 @@ impl Protocol {
             }
             "memory" => Protocol::Memory(value.parse().map_err(|_| invalid("not a u64"))?),
             _ => return Err(Error::UnknownProtocol(name.to_string())),
-        })
+        };
+        protocol.validate()?;
+        Ok(protocol)
     }
 
     /// The table name of a protocol that carries a value (`ipfs` reads as `p2p`).
@@ -360,7 +381,9 @@ impl Protocol {
                 }
                 let value = rest.get(len_used..len_used + len).ok_or(Error::Truncated)?;
                 used += len_used + len;
-                Protocol::from_value(code, value)?
+                let protocol = Protocol::from_value(code, value)?;
+                protocol.validate()?;
+                protocol
             }
             other => return Err(Error::UnknownProtocol(other.to_string())),
         };

@@ -214,3 +214,29 @@ fn random_input_never_panics() {
         let _ = text.parse::<Multiaddr>();
     }
 }
+
+/// A binary component: code, length, value.
+fn component(code: u64, value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    crate::wire::varint::encode(code, &mut out);
+    crate::wire::varint::encode(value.len() as u64, &mut out);
+    out.extend_from_slice(value);
+    out
+}
+
+#[test]
+fn raw_printed_values_with_a_slash_are_refused() {
+    // dns, dns4, dns6, dnsaddr, sni, ip6zone: printed raw in text form.
+    for (code, name) in [(53, "dns"), (54, "dns4"), (55, "dns6"), (56, "dnsaddr"), (449, "sni"), (42, "ip6zone")] {
+        let mut bytes = component(code, b"evil.example/tcp/1");
+        bytes.extend_from_slice(&hex("0601bb"));
+        assert_eq!(Multiaddr::from_bytes(&bytes), Err(Error::SlashInValue(name)), "{name}");
+    }
+    let dns = Protocol::Dns("a/ip4/1.2.3.4".into());
+    assert_eq!(Multiaddr::empty().try_with(dns.clone()), Err(Error::SlashInValue("dns")));
+    assert_eq!(dns.validate(), Err(Error::SlashInValue("dns")));
+    assert!(Multiaddr::empty().try_with(Protocol::Dns("example.com".into())).is_ok());
+    // Percent-encoded values may hold a slash: their text form escapes it.
+    let unix = Multiaddr::from_bytes(&component(400, b"/tmp/sock")).expect("unix path");
+    assert_eq!(unix.to_string().parse::<Multiaddr>(), Ok(unix));
+}

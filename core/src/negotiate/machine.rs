@@ -231,6 +231,9 @@ pub struct ListenerSelect {
     supported: Vec<String>,
     got_header: bool,
     done: bool,
+    /// Proposals and `ls` requests so far, over all calls to `handle_input`:
+    /// a remote sending one proposal per read must meet the same cap.
+    attempts: usize,
     reader: Reader,
     output: Vec<u8>,
 }
@@ -248,6 +251,7 @@ impl ListenerSelect {
             supported: supported.to_vec(),
             got_header: false,
             done: false,
+            attempts: 0,
             reader: Reader::default(),
             output,
         }
@@ -261,7 +265,6 @@ impl ListenerSelect {
     /// Feeds received bytes. Returns the selected protocol once there is one.
     pub fn handle_input(&mut self, bytes: &[u8]) -> Result<Option<String>, NegotiationError> {
         self.reader.push(bytes);
-        let mut attempts = 0;
         while !self.done {
             let Some(message) = self.reader.next(false)? else {
                 return Ok(None);
@@ -273,8 +276,8 @@ impl ListenerSelect {
                 self.got_header = true;
                 continue;
             }
-            attempts += 1;
-            if attempts > MAX_ATTEMPTS {
+            self.attempts += 1;
+            if self.attempts > MAX_ATTEMPTS {
                 return Err(NegotiationError::Failed);
             }
             match message {
@@ -365,6 +368,20 @@ mod tests {
         assert!(DialerSelect::new(&[]).is_err());
     }
 
+    /// Found by the multistream_structured fuzz target: a dialer proposing
+    /// `/multistream/...` was read by the listener as a wrong header, and
+    /// the dialer waited for an answer that never came.
+    #[test]
+    fn names_the_codec_reads_as_other_messages_are_refused() {
+        for name in ["na", "ls", HEADER, "/multistream/mlti\0"] {
+            assert!(
+                matches!(DialerSelect::new(&names(&["/a", name])), Err(NegotiationError::InvalidProtocol)),
+                "{name:?}"
+            );
+        }
+        assert!(DialerSelect::new(&names(&["/multistreamx", "nah", "/ls"])).is_ok());
+    }
+
     #[test]
     fn wrong_header_and_garbage_are_errors() {
         let mut listener = ListenerSelect::new(&names(&["/a"]));
@@ -402,5 +419,21 @@ mod tests {
             Message::Protocol(format!("/nope/{i}")).encode(&mut bytes);
         }
         assert!(matches!(listener.handle_input(&bytes), Err(NegotiationError::Failed)));
+    }
+
+    #[test]
+    fn one_proposal_per_read_meets_the_same_cap() {
+        let mut listener = ListenerSelect::new(&names(&["/a"]));
+        let mut header = Vec::new();
+        Message::Header.encode(&mut header);
+        assert!(matches!(listener.handle_input(&header), Ok(None)));
+        for i in 0..MAX_ATTEMPTS {
+            let mut proposal = Vec::new();
+            Message::Protocol(format!("/nope/{i}")).encode(&mut proposal);
+            assert!(matches!(listener.handle_input(&proposal), Ok(None)), "proposal {i}");
+        }
+        let mut one_more = Vec::new();
+        Message::ListProtocols.encode(&mut one_more);
+        assert!(matches!(listener.handle_input(&one_more), Err(NegotiationError::Failed)));
     }
 }

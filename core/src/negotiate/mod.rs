@@ -38,7 +38,9 @@ pub enum NegotiationError {
     /// The listener supports none of the proposed protocols.
     #[error("no protocol in common")]
     Failed,
-    /// A protocol name is empty, longer than 1024 bytes, or contains a newline.
+    /// A protocol name is empty, longer than 1024 bytes, contains a newline,
+    /// or is one the codec reads as something else (`na`, `ls`, a
+    /// `/multistream/` header).
     #[error("invalid protocol name")]
     InvalidProtocol,
     /// The peer sent something that is not a multistream-select message here.
@@ -68,9 +70,14 @@ impl NegotiationError {
     }
 }
 
-/// Checks a protocol name before we send or compare it.
+/// Checks a protocol name before we send or compare it. Names that read
+/// back as another message (`na`, `ls`, a `/multistream/` header) cannot be
+/// proposed: the listener would not see a proposal.
 pub fn validate_protocol(name: &str) -> Result<(), NegotiationError> {
     if name.is_empty() || name.len() > MAX_PROTOCOL_LEN || name.contains('\n') {
+        return Err(NegotiationError::InvalidProtocol);
+    }
+    if name == "na" || name == "ls" || name.starts_with("/multistream/") {
         return Err(NegotiationError::InvalidProtocol);
     }
     Ok(())

@@ -42,6 +42,8 @@ pub struct Handshake {
     expected: Option<PeerId>,
     remote: Option<(PublicKey, Vec<String>)>,
     sent: usize,
+    /// Our Noise static public key (what our payload's signature covers).
+    static_public: Vec<u8>,
 }
 
 impl Handshake {
@@ -77,7 +79,16 @@ impl Handshake {
             }),
         }
         .encode_to_vec();
-        Ok(Handshake { state, payload, initiator, muxers: muxers.to_vec(), expected, remote: None, sent: 0 })
+        Ok(Handshake {
+            state,
+            payload,
+            initiator,
+            muxers: muxers.to_vec(),
+            expected,
+            remote: None,
+            sent: 0,
+            static_public: static_key.public,
+        })
     }
 
     /// Whether it is our turn to write.
@@ -113,8 +124,28 @@ impl Handshake {
         if self.state.get_remote_static().is_none() {
             return Ok(());
         }
-        self.remote = Some(self.verify_payload(payload)?);
+        let (public_key, remote_muxers) = self.verify_payload(payload)?;
+        // Both lists are known now (the initiator learns the responder's in
+        // message 2, the responder the initiator's in message 3): a side
+        // without a common muxer stops here instead of finishing.
+        self.agree_muxer(&remote_muxers)?;
+        self.remote = Some((public_key, remote_muxers));
         Ok(())
+    }
+
+    /// The muxer of the inlined negotiation: the first of the initiator's
+    /// list that the responder has; `None` when a side listed none (then the
+    /// muxer is negotiated with multistream-select).
+    fn agree_muxer(&self, remote_muxers: &[String]) -> Result<Option<String>, NoiseError> {
+        if self.muxers.is_empty() || remote_muxers.is_empty() {
+            return Ok(None);
+        }
+        let (initiator_list, responder_list) =
+            if self.initiator { (&self.muxers[..], remote_muxers) } else { (remote_muxers, &self.muxers[..]) };
+        match initiator_list.iter().find(|m| responder_list.contains(m)) {
+            Some(muxer) => Ok(Some(muxer.clone())),
+            None => Err(NoiseError::NoCommonMuxer { local: self.muxers.clone(), remote: remote_muxers.to_vec() }),
+        }
     }
 
     fn verify_payload(&self, payload: &[u8]) -> Result<(PublicKey, Vec<String>), NoiseError> {
@@ -140,15 +171,8 @@ impl Handshake {
 
     /// Ends the handshake: the transport cipher state and what we learned.
     pub fn finish(mut self) -> Result<(TransportCiphers, Remote), NoiseError> {
-        let (public_key, remote_muxers) = self.remote.ok_or(NoiseError::MissingIdentity)?;
-        // The first muxer of the initiator's list that the responder has.
-        let (initiator_list, responder_list) =
-            if self.initiator { (&self.muxers, &remote_muxers) } else { (&remote_muxers, &self.muxers) };
-        let muxer = if remote_muxers.is_empty() {
-            None
-        } else {
-            initiator_list.iter().find(|m| responder_list.contains(m)).cloned()
-        };
+        let (public_key, remote_muxers) = self.remote.take().ok_or(NoiseError::MissingIdentity)?;
+        let muxer = self.agree_muxer(&remote_muxers)?;
         let offered_muxers = !remote_muxers.is_empty();
         if !self.state.is_handshake_finished() {
             return Err(snow::Error::State(snow::error::StateProblem::HandshakeNotFinished).into());
@@ -160,6 +184,35 @@ impl Handshake {
         let transport = TransportCiphers { send: CipherState::new(send), recv: CipherState::new(recv) };
         Ok((transport, Remote { peer: public_key.to_peer_id(), public_key, muxer, offered_muxers }))
     }
+}
+
+/// Fuzzing hook (through `crate::fuzzing`): a responder whose message 2
+/// carries `payload` as its handshake payload, read by an initiator that
+/// offers `initiator_muxers`. With `sign`, a payload that decodes gets a
+/// valid identity key and signature first, so that the fuzzer reaches what
+/// comes after the signature check (the extensions, the muxer agreement).
+pub(crate) fn read_responder_payload(
+    payload: &[u8],
+    sign: bool,
+    initiator_muxers: &[String],
+) -> Result<Remote, NoiseError> {
+    let initiator_key = Keypair::ed25519_from_seed([1; 32]);
+    let responder_key = Keypair::ed25519_from_seed([2; 32]);
+    let mut initiator = Handshake::initiator(&initiator_key, None, initiator_muxers)?;
+    let mut responder = Handshake::responder(&responder_key, &[])?;
+    responder.read(&initiator.write()?)?;
+    responder.payload = payload.to_vec();
+    if sign && let Ok(mut decoded) = pb::NoiseHandshakePayload::decode(payload) {
+        let mut signed = STATIC_KEY_DOMAIN.to_vec();
+        signed.extend_from_slice(&responder.static_public);
+        decoded.identity_key = Some(responder_key.public().encode_protobuf());
+        decoded.identity_sig = Some(responder_key.sign(&signed).map_err(|_| NoiseError::Signing)?);
+        responder.payload = decoded.encode_to_vec();
+    }
+    initiator.read(&responder.write()?)?;
+    let remote = initiator.remote.clone().ok_or(NoiseError::MissingIdentity)?;
+    let muxer = initiator.agree_muxer(&remote.1)?;
+    Ok(Remote { peer: remote.0.to_peer_id(), public_key: remote.0, muxer, offered_muxers: !remote.1.is_empty() })
 }
 
 #[cfg(test)]
@@ -202,11 +255,40 @@ mod tests {
     }
 
     #[test]
-    fn no_common_muxer_or_no_extension_falls_back() {
+    fn disjoint_muxer_lists_fail_the_handshake() {
         let a = Keypair::generate_ed25519();
         let b = Keypair::generate_ecdsa();
-        let (x, y) = run(&a, &b, None, &["/yamux/1.0.0"], &["/mplex/6.7.0"]).expect("handshake");
-        assert_eq!((x.muxer, y.muxer), (None, None));
+        let result = run(&a, &b, None, &["/yamux/1.0.0"], &["/mplex/6.7.0"]);
+        assert!(
+            matches!(&result, Err(NoiseError::NoCommonMuxer { local, remote })
+                if local == &muxers(&["/yamux/1.0.0"]) && remote == &muxers(&["/mplex/6.7.0"])),
+            "{:?}",
+            result.map(|_| ())
+        );
+        // The responder fails too, on reading the initiator's list in message 3.
+        let mut i = Handshake::initiator(&a, None, &muxers(&["/yamux/1.0.0"])).expect("init");
+        let mut r = Handshake::responder(&b, &muxers(&["/mplex/6.7.0"])).expect("init");
+        r.read(&i.write().expect("msg1")).expect("read 1");
+        let msg2 = r.write().expect("msg2");
+        // An honest initiator refuses msg2 already; one that does not check
+        // (it keeps no list itself) still sends a list in msg3.
+        let mut i_lax = Handshake::initiator(&a, None, &[]).expect("init");
+        let mut r2 = Handshake::responder(&b, &muxers(&["/mplex/6.7.0"])).expect("init");
+        r2.read(&i_lax.write().expect("msg1")).expect("read 1");
+        i_lax.read(&r2.write().expect("msg2")).expect("read 2");
+        let mut payload = pb::NoiseHandshakePayload::decode(i_lax.payload.as_slice()).expect("own payload");
+        payload.extensions =
+            Some(pb::NoiseExtensions { webtransport_certhashes: Vec::new(), stream_muxers: muxers(&["/yamux/1.0.0"]) });
+        i_lax.payload = payload.encode_to_vec();
+        let msg3 = i_lax.write().expect("msg3");
+        assert!(matches!(r2.read(&msg3), Err(NoiseError::NoCommonMuxer { .. })));
+        assert!(matches!(i.read(&msg2), Err(NoiseError::NoCommonMuxer { .. })));
+    }
+
+    #[test]
+    fn no_extension_falls_back() {
+        let a = Keypair::generate_ed25519();
+        let b = Keypair::generate_ecdsa();
         let (x, y) = run(&a, &b, None, &["/yamux/1.0.0"], &[]).expect("handshake");
         assert_eq!((x.muxer, y.muxer), (None, None));
         let (x, y) = run(&a, &b, None, &[], &["/yamux/1.0.0"]).expect("handshake");

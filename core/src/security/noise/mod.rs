@@ -49,6 +49,16 @@ pub enum NoiseError {
         /// The peer that answered.
         actual: PeerId,
     },
+    /// Both sides listed muxers in the handshake extension and no muxer is
+    /// on both lists: the inlined muxer negotiation spec says the handshake
+    /// MUST fail.
+    #[error("no muxer in common (we offered {local:?}, the remote {remote:?})")]
+    NoCommonMuxer {
+        /// The muxers we offered.
+        local: Vec<String>,
+        /// The muxers the remote offered.
+        remote: Vec<String>,
+    },
     /// A handshake message is longer than 65535 bytes.
     #[error("handshake message too long")]
     MessageTooLong,
