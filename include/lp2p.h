@@ -263,6 +263,16 @@ typedef enum lp2p_event_kind {
    * `address` is no longer a confirmed external address.
    */
   LP2P_EVENT_KIND_EXTERNAL_ADDR_EXPIRED = 8,
+  /**
+   * A resource limit refused a connection or stream (closed, reset, or
+   * a failed dial / new stream): `limit_scope` names the scope
+   * ("system", "transient", "allowlisted", "peer" with `peer_id` set,
+   * "protocol", "service", "connection", "stream", "subnet"),
+   * `limit_resource` the resource ("conns_inbound", "conns_outbound",
+   * "conns", "streams_inbound", "streams_outbound", "streams", "memory",
+   * "fds"), `limit` the limit and `limit_current` what the scope held.
+   */
+  LP2P_EVENT_KIND_RESOURCE_LIMIT_EXCEEDED = 9,
 } lp2p_event_kind;
 
 /**
@@ -408,6 +418,22 @@ typedef struct lp2p_event {
    * The addresses the remote listens on (identified).
    */
   const struct lp2p_string_list *listen_addrs;
+  /**
+   * The kind of scope whose limit was hit (resource limit exceeded).
+   */
+  const char *limit_scope;
+  /**
+   * The resource whose limit was hit (resource limit exceeded).
+   */
+  const char *limit_resource;
+  /**
+   * The limit (resource limit exceeded).
+   */
+  uint64_t limit;
+  /**
+   * What the scope held when it refused (resource limit exceeded).
+   */
+  uint64_t limit_current;
 } lp2p_event;
 
 /**
@@ -1346,6 +1372,112 @@ enum lp2p_status lp2p_rendezvous_result_cookie(const struct lp2p_rendezvous_resu
  *   lists borrowed from it become invalid.
  */
 void lp2p_rendezvous_result_free(struct lp2p_rendezvous_result *result);
+
+/**
+ * Sets resource limits (the resource manager's); 0 keeps the default of
+ * that one (scaled from the machine's memory and descriptor limit).
+ *
+ * - `config`: borrowed, modified.
+ * - `max_connections`: connections in total, set up or being set up.
+ * - `max_connections_per_peer`: connections to one peer.
+ * - `max_connections_per_ip`: connections from one IPv4 address (one IPv6
+ *   /56); loopback addresses are exempt.
+ * - `max_streams`: streams in total.
+ * - `max_streams_per_peer`: streams with one peer.
+ * - `max_memory`: bytes that connections and streams may reserve in total.
+ *
+ * Over a limit, a connection is closed, a stream reset, a dial or
+ * `lp2p_node_new_stream` fails with `LP2P_STATUS_LIMIT_REACHED`, and an
+ * `LP2P_EVENT_KIND_RESOURCE_LIMIT_EXCEEDED` event says which limit.
+ */
+enum lp2p_status lp2p_config_set_resource_limits(struct lp2p_config *config,
+                                                 uint64_t max_connections,
+                                                 uint64_t max_connections_per_peer,
+                                                 uint64_t max_connections_per_ip,
+                                                 uint64_t max_streams,
+                                                 uint64_t max_streams_per_peer,
+                                                 uint64_t max_memory);
+
+/**
+ * Sets the connection manager: above `high` connections, the least
+ * valuable ones (lowest tag sum, never protected, never younger than
+ * `grace_ms`) are closed until `low` are left. `high` 0 turns trimming off.
+ *
+ * - `config`: borrowed, modified.
+ *
+ * Returns `LP2P_STATUS_INVALID_ARGUMENT` when `low > high` (with `high` not 0).
+ */
+enum lp2p_status lp2p_config_set_conn_manager(struct lp2p_config *config,
+                                              uint32_t low,
+                                              uint32_t high,
+                                              uint64_t grace_ms);
+
+/**
+ * Allowlists a network: its connections skip the system, transient and
+ * per-IP limits. `addr` is `/ip4/<addr>[/ipcidr/<bits>]` or the IPv6 form,
+ * optionally ending in `/p2p/<peer>` (then only that peer is allowlisted).
+ * Repeatable.
+ *
+ * - `config`: borrowed, modified.
+ * - `addr`: borrowed NUL-terminated multiaddr.
+ *
+ * Returns `LP2P_STATUS_INVALID_MULTIADDR` when `addr` does not parse,
+ * `LP2P_STATUS_INVALID_ARGUMENT` when it is not a network.
+ */
+enum lp2p_status lp2p_config_allow(struct lp2p_config *config, const char *addr);
+
+/**
+ * Sets `peer`'s tag `tag` to `value`: over the high watermark, the
+ * connections of peers with the lowest tag sum are closed first. Tags are
+ * forgotten when the peer's last connection closes. Not blocking.
+ *
+ * - `node`: borrowed.
+ * - `peer`, `tag`: borrowed NUL-terminated strings.
+ *
+ * Returns `LP2P_STATUS_INVALID_ARGUMENT` for a tag over 128 bytes,
+ * `LP2P_STATUS_LIMIT_REACHED` when the peer has too many tags.
+ */
+enum lp2p_status lp2p_node_tag_peer(const struct lp2p_node *node,
+                                    const char *peer,
+                                    const char *tag,
+                                    int64_t value);
+
+/**
+ * Removes `peer`'s tag `tag` (nothing if it has none). Not blocking.
+ *
+ * - `node`: borrowed.
+ * - `peer`, `tag`: borrowed NUL-terminated strings.
+ */
+enum lp2p_status lp2p_node_untag_peer(const struct lp2p_node *node,
+                                      const char *peer,
+                                      const char *tag);
+
+/**
+ * Protects `peer`'s connections from the connection manager under `tag`
+ * (several tags may protect one peer). Not blocking.
+ *
+ * - `node`: borrowed.
+ * - `peer`, `tag`: borrowed NUL-terminated strings.
+ *
+ * Returns `LP2P_STATUS_INVALID_ARGUMENT` for a tag over 128 bytes,
+ * `LP2P_STATUS_LIMIT_REACHED` when the peer has too many protections.
+ */
+enum lp2p_status lp2p_node_protect_peer(const struct lp2p_node *node,
+                                        const char *peer,
+                                        const char *tag);
+
+/**
+ * Removes the protection `tag` from `peer`. Not blocking.
+ *
+ * - `node`: borrowed.
+ * - `peer`, `tag`: borrowed NUL-terminated strings.
+ * - `out_still_protected`: may be NULL; written on success with whether
+ *   another tag still protects the peer.
+ */
+enum lp2p_status lp2p_node_unprotect_peer(const struct lp2p_node *node,
+                                          const char *peer,
+                                          const char *tag,
+                                          bool *out_still_protected);
 
 /**
  * The remote peer's ID (base58). Borrowed from `stream`: valid until

@@ -157,10 +157,10 @@ pub unsafe extern "C" fn lp2p_config_set_limits(
         // SAFETY: a non-NULL config comes from this library.
         let config = unsafe { arg_mut(config, "config") }?;
         if max_connections != 0 {
-            config.swarm.max_connections = max_connections;
+            config.swarm.set_max_connections(max_connections);
         }
         if max_connections_per_peer != 0 {
-            config.swarm.max_connections_per_peer = max_connections_per_peer;
+            config.swarm.set_max_connections_per_peer(max_connections_per_peer);
         }
         if max_pending_incoming != 0 {
             config.swarm.max_pending_incoming = max_pending_incoming;

@@ -26,6 +26,7 @@ mod keys;
 mod log;
 mod node;
 mod rendezvous;
+mod resources;
 mod stream;
 
 use std::ffi::c_char;
@@ -42,6 +43,7 @@ pub use keys::*;
 pub use log::*;
 pub use node::*;
 pub use rendezvous::*;
+pub use resources::*;
 pub use stream::*;
 
 /// The major version of the lp2p library this header belongs to.

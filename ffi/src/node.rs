@@ -110,6 +110,14 @@ pub enum lp2p_event_kind {
     ExternalAddrConfirmed = 7,
     /// `address` is no longer a confirmed external address.
     ExternalAddrExpired = 8,
+    /// A resource limit refused a connection or stream (closed, reset, or
+    /// a failed dial / new stream): `limit_scope` names the scope
+    /// ("system", "transient", "allowlisted", "peer" with `peer_id` set,
+    /// "protocol", "service", "connection", "stream", "subnet"),
+    /// `limit_resource` the resource ("conns_inbound", "conns_outbound",
+    /// "conns", "streams_inbound", "streams_outbound", "streams", "memory",
+    /// "fds"), `limit` the limit and `limit_current` what the scope held.
+    ResourceLimitExceeded = 9,
 }
 
 /// One event. Everything it points to is borrowed: valid only during the
@@ -134,6 +142,14 @@ pub struct lp2p_event {
     pub protocols: *const lp2p_string_list,
     /// The addresses the remote listens on (identified).
     pub listen_addrs: *const lp2p_string_list,
+    /// The kind of scope whose limit was hit (resource limit exceeded).
+    pub limit_scope: *const c_char,
+    /// The resource whose limit was hit (resource limit exceeded).
+    pub limit_resource: *const c_char,
+    /// The limit (resource limit exceeded).
+    pub limit: u64,
+    /// What the scope held when it refused (resource limit exceeded).
+    pub limit_current: u64,
 }
 
 /// Receives a node's events. `event` and what it points to are borrowed:
@@ -160,6 +176,10 @@ fn deliver_event(gate: &EventGate, event: Event) {
         protocol_version: none,
         protocols: std::ptr::null(),
         listen_addrs: std::ptr::null(),
+        limit_scope: none,
+        limit_resource: none,
+        limit: 0,
+        limit_current: 0,
     };
     // Owners of the strings the event points to, alive until the call returns.
     let peer: CString;
@@ -168,6 +188,8 @@ fn deliver_event(gate: &EventGate, event: Event) {
     let version: CString;
     let protocols: lp2p_string_list;
     let listen: lp2p_string_list;
+    let scope_name: CString;
+    let resource_name: CString;
     match event {
         Event::ConnectionEstablished { peer: p, connection, addr: a, outbound } => {
             peer = to_cstring(&p.to_string());
@@ -228,6 +250,19 @@ fn deliver_event(gate: &EventGate, event: Event) {
             addr = to_cstring(&a.to_string());
             c.kind = lp2p_event_kind::ExternalAddrExpired;
             c.address = addr.as_ptr();
+        }
+        Event::ResourceLimitExceeded { scope, resource, limit, current } => {
+            c.kind = lp2p_event_kind::ResourceLimitExceeded;
+            scope_name = to_cstring(scope.kind().name());
+            resource_name = to_cstring(resource.name());
+            c.limit_scope = scope_name.as_ptr();
+            c.limit_resource = resource_name.as_ptr();
+            c.limit = limit;
+            c.limit_current = current;
+            if let lp2p_core::rcmgr::ScopeName::Peer(p) = scope {
+                peer = to_cstring(&p.to_string());
+                c.peer_id = peer.as_ptr();
+            }
         }
     }
     // SAFETY: C callback with its own userdata; `c` and its strings live until it returns.

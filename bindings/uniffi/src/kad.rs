@@ -185,6 +185,9 @@ mod tests {
             stream_io_timeout: None,
             mdns: false,
             autonat: None,
+            resource_limits: None,
+            conn_manager: None,
+            allowlist: Vec::new(),
         })
         .expect("node starts")
     }

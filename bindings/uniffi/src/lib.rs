@@ -15,6 +15,9 @@ mod node;
 #[cfg(test)]
 mod reachability_tests;
 mod rendezvous;
+mod resources;
+#[cfg(test)]
+mod resources_tests;
 mod runtime;
 mod stream;
 #[cfg(test)]
@@ -25,6 +28,7 @@ pub use kad::{Kad, KadMode, KadProvider};
 pub use keys::Keypair;
 pub use node::{AutonatConfig, EventListener, EventSubscription, Node, NodeConfig, NodeEvent, PeerInfo, StreamHandler};
 pub use rendezvous::{RendezvousDiscovery, RendezvousRegistration, ipfs_bootstrap_peers};
+pub use resources::{ConnManagerConfig, ResourceLimits};
 pub use stream::Stream;
 
 uniffi::setup_scaffolding!();

@@ -43,6 +43,16 @@ pub struct NodeConfig {
     /// a DHT in `KadMode.Auto` then serves).
     #[uniffi(default)]
     pub autonat: Option<AutonatConfig>,
+    /// Resource limits (default: scaled from the machine).
+    #[uniffi(default)]
+    pub resource_limits: Option<crate::resources::ResourceLimits>,
+    /// The connection manager (default: watermarks 160 / 192, 60 s grace).
+    #[uniffi(default)]
+    pub conn_manager: Option<crate::resources::ConnManagerConfig>,
+    /// Networks whose connections skip the connection limits, e.g.
+    /// `/ip4/10.0.0.0/ipcidr/8`, optionally ending in `/p2p/<peer>`.
+    #[uniffi(default)]
+    pub allowlist: Vec<String>,
 }
 
 /// AutoNAT v2 settings. Every field has a default.
@@ -145,6 +155,12 @@ pub enum NodeEvent {
     ExternalAddrConfirmed { address: String },
     /// An external address is no longer confirmed.
     ExternalAddrExpired { address: String },
+    /// A resource limit refused a connection or stream: `scope` is
+    /// "system", "transient", "allowlisted", "peer" (with `peer_id`),
+    /// "protocol", "service", "connection", "stream" or "subnet";
+    /// `resource` is "conns_inbound", "conns_outbound", "conns",
+    /// "streams_inbound", "streams_outbound", "streams", "memory" or "fds".
+    ResourceLimitExceeded { scope: String, peer_id: Option<String>, resource: String, limit: u64, current: u64 },
 }
 
 impl From<lp2p::Event> for NodeEvent {
@@ -180,6 +196,19 @@ impl From<lp2p::Event> for NodeEvent {
                 NodeEvent::ExternalAddrConfirmed { address: addr.to_string() }
             }
             lp2p::Event::ExternalAddrExpired { addr } => NodeEvent::ExternalAddrExpired { address: addr.to_string() },
+            lp2p::Event::ResourceLimitExceeded { scope, resource, limit, current } => {
+                let peer_id = match &scope {
+                    lp2p::rcmgr::ScopeName::Peer(peer) => Some(peer.to_string()),
+                    _ => None,
+                };
+                NodeEvent::ResourceLimitExceeded {
+                    scope: scope.kind().name().to_string(),
+                    peer_id,
+                    resource: resource.name().to_string(),
+                    limit,
+                    current,
+                }
+            }
         }
     }
 }
@@ -263,6 +292,15 @@ impl Node {
             && (autonat.server || autonat.client)
         {
             builder = builder.autonat(autonat.to_core()?);
+        }
+        if config.resource_limits.is_some() || !config.allowlist.is_empty() {
+            builder = builder.resource_limits(crate::resources::resource_config(
+                config.resource_limits.as_ref(),
+                &config.allowlist,
+            )?);
+        }
+        if let Some(manager) = &config.conn_manager {
+            builder = builder.conn_manager(manager.to_core()?);
         }
         let inner = builder.build()?;
         let stream_io_timeout = config.stream_io_timeout.unwrap_or(DEFAULT_STREAM_IO_TIMEOUT);

@@ -27,6 +27,9 @@ fn config(listen: bool) -> NodeConfig {
         stream_io_timeout: None,
         mdns: false,
         autonat: None,
+        resource_limits: None,
+        conn_manager: None,
+        allowlist: Vec::new(),
     }
 }
 

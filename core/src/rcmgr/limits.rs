@@ -118,6 +118,20 @@ impl Resource {
     pub fn index(self) -> usize {
         self as usize
     }
+
+    /// A stable snake_case name, for events in the bindings and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Resource::ConnsInbound => "conns_inbound",
+            Resource::ConnsOutbound => "conns_outbound",
+            Resource::Conns => "conns",
+            Resource::StreamsInbound => "streams_inbound",
+            Resource::StreamsOutbound => "streams_outbound",
+            Resource::Streams => "streams",
+            Resource::Memory => "memory",
+            Resource::Fds => "fds",
+        }
+    }
 }
 
 /// What a scope holds now.
@@ -538,6 +552,44 @@ impl ResourceManagerConfig {
         self.system.conns = max;
         self.system.conns_inbound = self.system.conns_inbound.min(max);
         self.system.conns_outbound = self.system.conns_outbound.min(max);
+    }
+
+    /// Sets the connection limit of every peer (`peer_default`), and its
+    /// inbound and outbound limits to at most it.
+    pub fn set_max_connections_per_peer(&mut self, max: u64) {
+        let peer = &mut self.peer_default;
+        peer.conns = max;
+        peer.conns_inbound = peer.conns_inbound.min(max);
+        peer.conns_outbound = peer.conns_outbound.min(max);
+    }
+
+    /// Sets the connections allowed from one IPv4 address and from one
+    /// IPv6 /56 to `max` (the /48 limit is raised to at least `max`).
+    /// Loopback keeps its own limit (`network_limits`).
+    pub fn set_max_connections_per_ip(&mut self, max: u64) {
+        self.ipv4_subnet_limits = vec![SubnetLimit { prefix_len: 32, max_conns: max }];
+        let wider = self.ipv6_subnet_limits.iter().find(|l| l.prefix_len == 48).map_or(64, |l| l.max_conns);
+        self.ipv6_subnet_limits = vec![
+            SubnetLimit { prefix_len: 56, max_conns: max },
+            SubnetLimit { prefix_len: 48, max_conns: wider.max(max) },
+        ];
+    }
+
+    /// Sets the total stream limit of the system scope, and its inbound and
+    /// outbound limits to at most it.
+    pub fn set_max_streams(&mut self, max: u64) {
+        self.system.streams = max;
+        self.system.streams_inbound = self.system.streams_inbound.min(max);
+        self.system.streams_outbound = self.system.streams_outbound.min(max);
+    }
+
+    /// Sets the stream limit of every peer (`peer_default`), and its inbound
+    /// and outbound limits to at most it.
+    pub fn set_max_streams_per_peer(&mut self, max: u64) {
+        let peer = &mut self.peer_default;
+        peer.streams = max;
+        peer.streams_inbound = peer.streams_inbound.min(max);
+        peer.streams_outbound = peer.streams_outbound.min(max);
     }
 }
 

@@ -174,6 +174,23 @@ pub enum ScopeKind {
     Subnet,
 }
 
+impl ScopeKind {
+    /// A stable lowercase name, for events in the bindings and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            ScopeKind::System => "system",
+            ScopeKind::Transient => "transient",
+            ScopeKind::Allowlisted => "allowlisted",
+            ScopeKind::Peer => "peer",
+            ScopeKind::Protocol => "protocol",
+            ScopeKind::Service => "service",
+            ScopeKind::Connection => "connection",
+            ScopeKind::Stream => "stream",
+            ScopeKind::Subnet => "subnet",
+        }
+    }
+}
+
 const SCOPE_KINDS: usize = 9;
 
 /// A reservation refused: which scope's limit on which resource, the limit,

@@ -173,10 +173,7 @@ impl Config {
     /// Limits connections to one peer to `max`, in each direction too (the
     /// resource manager's default peer scope).
     pub fn set_max_connections_per_peer(&mut self, max: usize) {
-        let peer = &mut self.resource_manager.peer_default;
-        peer.conns = u64::try_from(max).unwrap_or(u64::MAX);
-        peer.conns_inbound = peer.conns_inbound.min(peer.conns);
-        peer.conns_outbound = peer.conns_outbound.min(peer.conns);
+        self.resource_manager.set_max_connections_per_peer(u64::try_from(max).unwrap_or(u64::MAX));
     }
 }
 

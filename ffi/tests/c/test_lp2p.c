@@ -240,6 +240,7 @@ static void on_event(void *ud, const lp2p_event *ev) {
     case LP2P_EVENT_KIND_DISCOVERED: /* these nodes run no mDNS */
     case LP2P_EVENT_KIND_EXTERNAL_ADDR_CONFIRMED:
     case LP2P_EVENT_KIND_EXTERNAL_ADDR_EXPIRED:
+    case LP2P_EVENT_KIND_RESOURCE_LIMIT_EXCEEDED:
       break;
     case LP2P_EVENT_KIND_IDENTIFIED:
       snprintf(log->identified_agent, sizeof log->identified_agent, "%s",
@@ -787,10 +788,128 @@ static void on_reach_event(void *ud, const lp2p_event *ev) {
     case LP2P_EVENT_KIND_EXPIRED_LISTEN_ADDR:
     case LP2P_EVENT_KIND_IDENTIFIED:
     case LP2P_EVENT_KIND_DISCOVERED:
+    case LP2P_EVENT_KIND_RESOURCE_LIMIT_EXCEEDED:
       break;
   }
   signal_all();
   pthread_mutex_unlock(&mu);
+}
+
+/* ---- resource limits, allowlist, connection manager ---- */
+
+/* Records the resource limit events of one node. */
+typedef struct {
+  volatile int hits, finalized;
+  char scope[64], resource[64];
+  uint64_t limit, current;
+} limit_log;
+
+static void on_limit_event(void *ud, const lp2p_event *ev) {
+  limit_log *log = ud;
+  if (ev->kind != LP2P_EVENT_KIND_RESOURCE_LIMIT_EXCEEDED) return;
+  pthread_mutex_lock(&mu);
+  snprintf(log->scope, sizeof log->scope, "%s", ev->limit_scope ? ev->limit_scope : "");
+  snprintf(log->resource, sizeof log->resource, "%s", ev->limit_resource ? ev->limit_resource : "");
+  log->limit = ev->limit;
+  log->current = ev->limit_current;
+  log->hits++;
+  signal_all();
+  pthread_mutex_unlock(&mu);
+}
+
+static void limit_finalize(void *ud) {
+  limit_log *log = ud;
+  pthread_mutex_lock(&mu);
+  log->finalized++;
+  pthread_mutex_unlock(&mu);
+}
+
+static void test_resources(void) {
+  /* Argument checks. */
+  lp2p_config *cfg = NULL;
+  OK(lp2p_config_new(&cfg));
+  CHECK_STATUS(lp2p_config_set_resource_limits(NULL, 1, 1, 1, 1, 1, 1), LP2P_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(lp2p_config_set_conn_manager(NULL, 1, 2, 0), LP2P_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(lp2p_config_set_conn_manager(cfg, 5, 2, 0), LP2P_STATUS_INVALID_ARGUMENT);
+  CHECK_STATUS(lp2p_config_allow(NULL, "/ip4/10.0.0.0/ipcidr/8"), LP2P_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(lp2p_config_allow(cfg, NULL), LP2P_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(lp2p_config_allow(cfg, "not a multiaddr"), LP2P_STATUS_INVALID_MULTIADDR);
+  CHECK_STATUS(lp2p_config_allow(cfg, "/dns4/example.com/tcp/1"), LP2P_STATUS_INVALID_ARGUMENT);
+  OK(lp2p_config_allow(cfg, "/ip4/10.0.0.0/ipcidr/8"));
+  OK(lp2p_config_set_conn_manager(cfg, 2, 4, 0));
+  OK(lp2p_config_set_conn_manager(cfg, 0, 0, 0)); /* trimming off */
+  /* One outbound connection at most. */
+  OK(lp2p_config_set_resource_limits(cfg, 1, 0, 0, 0, 0, 0));
+  OK(lp2p_config_set_timeouts(cfg, 5000, 5000, 5000, 5000));
+  lp2p_node *client = NULL;
+  OK(lp2p_node_start(cfg, &client));
+  lp2p_config_free(cfg);
+  lp2p_node *a = start_node("c-test-limits-a/1.0", NULL, 1);
+  lp2p_node *b = start_node("c-test-limits-b/1.0", NULL, 1);
+  if (!client || !a || !b) {
+    failed++;
+    fprintf(stderr, "FAIL: nodes did not start\n");
+    lp2p_node_free(client);
+    lp2p_node_free(a);
+    lp2p_node_free(b);
+    return;
+  }
+  limit_log log = {0};
+  OK(lp2p_node_set_event_callback(client, on_limit_event, &log, limit_finalize));
+
+  /* The first dial fits; the second is over the system limit: a typed status and an event. */
+  lp2p_string_list *addrs = NULL;
+  char *peer = NULL;
+  OK(lp2p_node_listen_addrs(a, &addrs));
+  char addr_a[256];
+  snprintf(addr_a, sizeof addr_a, "%s", lp2p_string_list_get(addrs, 0)); /* with /p2p/ */
+  lp2p_string_list_free(addrs);
+  OK(lp2p_node_dial(client, addr_a, &peer));
+  lp2p_string_free(peer);
+  addrs = NULL;
+  OK(lp2p_node_listen_addrs(b, &addrs));
+  char addr_b[256];
+  snprintf(addr_b, sizeof addr_b, "%s", lp2p_string_list_get(addrs, 0)); /* with /p2p/ */
+  lp2p_string_list_free(addrs);
+  peer = NULL;
+  CHECK_STATUS(lp2p_node_dial(client, addr_b, &peer), LP2P_STATUS_LIMIT_REACHED);
+  CHECK(peer == NULL);
+  CHECK(wait_for(&log.hits, 1, 5000));
+  pthread_mutex_lock(&mu);
+  CHECK(strcmp(log.scope, "system") == 0);
+  CHECK(strcmp(log.resource, "conns_outbound") == 0);
+  CHECK(log.limit == 1 && log.current == 1);
+  pthread_mutex_unlock(&mu);
+
+  /* Tags and protections. */
+  const char *id_a = lp2p_node_peer_id(a);
+  char long_tag[200];
+  memset(long_tag, 'x', sizeof long_tag - 1);
+  long_tag[sizeof long_tag - 1] = 0;
+  bool still = true;
+  CHECK_STATUS(lp2p_node_tag_peer(NULL, id_a, "useful", 5), LP2P_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(lp2p_node_tag_peer(client, NULL, "useful", 5), LP2P_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(lp2p_node_tag_peer(client, id_a, NULL, 5), LP2P_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(lp2p_node_tag_peer(client, "not a peer", "useful", 5), LP2P_STATUS_INVALID_PEER_ID);
+  CHECK_STATUS(lp2p_node_tag_peer(client, id_a, long_tag, 5), LP2P_STATUS_INVALID_ARGUMENT);
+  OK(lp2p_node_tag_peer(client, id_a, "useful", 5));
+  OK(lp2p_node_untag_peer(client, id_a, "useful"));
+  CHECK_STATUS(lp2p_node_untag_peer(client, id_a, NULL), LP2P_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(lp2p_node_protect_peer(client, id_a, long_tag), LP2P_STATUS_INVALID_ARGUMENT);
+  CHECK_STATUS(lp2p_node_protect_peer(NULL, id_a, "keep"), LP2P_STATUS_NULL_ARGUMENT);
+  OK(lp2p_node_protect_peer(client, id_a, "keep"));
+  OK(lp2p_node_protect_peer(client, id_a, "also"));
+  OK(lp2p_node_unprotect_peer(client, id_a, "keep", &still));
+  CHECK(still);
+  OK(lp2p_node_unprotect_peer(client, id_a, "also", &still));
+  CHECK(!still);
+  OK(lp2p_node_unprotect_peer(client, id_a, "also", NULL));
+  CHECK_STATUS(lp2p_node_unprotect_peer(client, "nope", "also", NULL), LP2P_STATUS_INVALID_PEER_ID);
+
+  lp2p_node_free(client);
+  CHECK(log.finalized == 1);
+  lp2p_node_free(a);
+  lp2p_node_free(b);
 }
 
 static void reach_finalize(void *ud) {
@@ -1094,6 +1213,7 @@ int main(void) {
   test_log();
   test_nodes();
   test_external_addrs();
+  test_resources();
   test_kad_mode();
   test_autonat();
   printf("%d passed, %d failed\n", passed, failed);
