@@ -5,7 +5,9 @@
  *   lp2p-node listen [--listen MULTIADDR]... [--key FILE] [--seconds N] [--mdns]
  *                    [--dht-server | --dht-auto] [--bootstrap MULTIADDR]...
  *                    [--external-addr MULTIADDR]... [--autonat [--autonat-allow-private]
- *                    [--autonat-probe-interval SECONDS]] [--json]
+ *                    [--autonat-probe-interval SECONDS]] [--max-connections N]
+ *                    [--max-connections-per-ip N] [--conn-low N --conn-high N]
+ *                    [--allow MULTIADDR]... [--json]
  *   lp2p-node discover [--listen MULTIADDR]... [--seconds N] [--count K] [--json]
  *   lp2p-node ping   MULTIADDR [--count N] [--json]
  *   lp2p-node echo   MULTIADDR [--bytes N] [--streams K] [--json]
@@ -51,6 +53,11 @@ static volatile sig_atomic_t stop;
 static int use_mdns; /* --mdns: start nodes with mDNS discovery */
 static int use_autonat, autonat_allow_private; /* --autonat, --autonat-allow-private */
 static double autonat_probe_s;                  /* --autonat-probe-interval (0: the default) */
+/* Resource limits and the connection manager (listen): 0 keeps a default. */
+static uint64_t max_conns, max_conns_per_ip; /* --max-connections, --max-connections-per-ip */
+static unsigned conn_low, conn_high;          /* --conn-low, --conn-high */
+static const char *allowed[16];               /* --allow MULTIADDR (repeatable) */
+static int n_allowed;
 static lp2p_kad *kad;  /* the DHT, if started; freed by finish() before the node */
 static int dht_join(int mode, const char **boot, int n_boot);
 
@@ -377,6 +384,13 @@ static int start_with(const char **listen, int n_listen, const char *key_path, c
       return fail_status("autonat", st);
     }
   }
+  if (max_conns || max_conns_per_ip) st = lp2p_config_set_resource_limits(cfg, max_conns, 0, max_conns_per_ip, 0, 0, 0);
+  if (st == LP2P_STATUS_OK && (conn_low || conn_high)) st = lp2p_config_set_conn_manager(cfg, conn_low, conn_high, 60000);
+  for (int i = 0; i < n_allowed && st == LP2P_STATUS_OK; i++) st = lp2p_config_allow(cfg, allowed[i]);
+  if (st != LP2P_STATUS_OK) {
+    lp2p_config_free(cfg);
+    return fail_status("limits", st);
+  }
   st = lp2p_node_start(cfg, &node);
   lp2p_config_free(cfg);
   if (st != LP2P_STATUS_OK) return fail_status("start", st);
@@ -393,6 +407,16 @@ static int start(const char **listen, int n_listen, const char *key_path, int se
 }
 
 /* ---- subcommands ---- */
+
+/* Parses a positive decimal count; returns whether it is one. */
+static int parse_count(const char *text, uint64_t *out) {
+  char *end = NULL;
+  errno = 0;
+  unsigned long long n = strtoull(text, &end, 10);
+  if (errno || !end || *end || end == text || text[0] == '-' || n == 0) return 0;
+  *out = (uint64_t)n;
+  return 1;
+}
 
 static const char *usage_id = "usage: lp2p-node id [--key FILE] [--json]\n"
                               "Prints the peer ID, public key (base64 protobuf), agent and protocols.\n"
@@ -459,7 +483,9 @@ static const char *usage_listen =
     "usage: lp2p-node listen [--listen MULTIADDR]... [--key FILE] [--seconds N] [--mdns]\n"
     "                        [--dht-server | --dht-auto] [--bootstrap MULTIADDR]...\n"
     "                        [--external-addr MULTIADDR]... [--autonat [--autonat-allow-private]\n"
-    "                        [--autonat-probe-interval SECONDS]] [--json]\n"
+    "                        [--autonat-probe-interval SECONDS]] [--max-connections N]\n"
+    "                        [--max-connections-per-ip N] [--conn-low N --conn-high N]\n"
+    "                        [--allow MULTIADDR]... [--json]\n"
     "Serves ping, identify, /perf/1.0.0, /echo/1.0.0 and /chat/1.0.0 until SIGINT/SIGTERM or N seconds.\n"
     "--listen MULTIADDR  address to listen on (repeatable; default /ip4/127.0.0.1/tcp/0)\n"
     "--key FILE          the key file (created if it does not exist)\n"
@@ -476,8 +502,16 @@ static const char *usage_listen =
     "--autonat-allow-private  let AutoNAT dial and probe loopback and private addresses (tests, LANs)\n"
     "--autonat-probe-interval SECONDS  time between probing rounds until each address has a verdict\n"
     "                    (default 15; the first round comes this long after start)\n"
+    "--max-connections N  connections in total, set up or being set up (default: scaled from memory)\n"
+    "--max-connections-per-ip N  connections from one IPv4 address / IPv6 /56 (default 8; loopback\n"
+    "                    is exempt)\n"
+    "--conn-low N --conn-high N  connection manager watermarks: above N high connections, the least\n"
+    "                    valuable are closed down to low (default 160 / 192; 1 minute of grace)\n"
+    "--allow MULTIADDR   allowlist a network (/ip4/10.0.0.0/ipcidr/8[/p2p/ID]; repeatable): its\n"
+    "                    connections skip the connection limits\n"
     "Prints \"external_addr_confirmed\" / \"external_addr_expired\" lines as the node's external\n"
-    "addresses change.\n";
+    "addresses change, and \"resource_limit_exceeded\" lines when a limit refuses a connection or\n"
+    "stream.\n";
 
 /* Peers found by mDNS so far (distinct, up to 64 remembered). */
 static char discovered_peers[64][128];
@@ -519,6 +553,23 @@ static void on_listen_event(void *ud, const lp2p_event *ev) {
       printf("}\n");
     } else {
       printf("%s %s\n", confirmed ? "external_addr_confirmed" : "external_addr_expired", ev->address);
+    }
+    fflush(stdout);
+    pthread_mutex_unlock(&mu);
+    return;
+  }
+  if (ev->kind == LP2P_EVENT_KIND_RESOURCE_LIMIT_EXCEEDED) {
+    pthread_mutex_lock(&mu);
+    if (json) {
+      printf("{\"event\":\"resource_limit_exceeded\",\"scope\":");
+      json_string(stdout, ev->limit_scope);
+      printf(",\"resource\":");
+      json_string(stdout, ev->limit_resource);
+      printf(",\"limit\":%llu,\"current\":%llu}\n", (unsigned long long)ev->limit,
+             (unsigned long long)ev->limit_current);
+    } else {
+      printf("resource_limit_exceeded %s %s limit %llu current %llu\n", ev->limit_scope, ev->limit_resource,
+             (unsigned long long)ev->limit, (unsigned long long)ev->limit_current);
     }
     fflush(stdout);
     pthread_mutex_unlock(&mu);
@@ -571,8 +622,23 @@ static int cmd_listen(int argc, char **argv) {
       if (autonat_probe_s <= 0) return fprintf(stderr, "%s", usage_listen), 1;
     }
     else if (!strcmp(argv[i], "--bootstrap") && i + 1 < argc && n_boot < MAX_LISTEN) boot[n_boot++] = argv[++i];
+    else if (!strcmp(argv[i], "--max-connections") && i + 1 < argc) {
+      if (!parse_count(argv[++i], &max_conns)) return fprintf(stderr, "%s", usage_listen), 1;
+    } else if (!strcmp(argv[i], "--max-connections-per-ip") && i + 1 < argc) {
+      if (!parse_count(argv[++i], &max_conns_per_ip)) return fprintf(stderr, "%s", usage_listen), 1;
+    } else if (!strcmp(argv[i], "--conn-low") && i + 1 < argc) {
+      uint64_t n = 0;
+      if (!parse_count(argv[++i], &n) || n > 1000000) return fprintf(stderr, "%s", usage_listen), 1;
+      conn_low = (unsigned)n;
+    } else if (!strcmp(argv[i], "--conn-high") && i + 1 < argc) {
+      uint64_t n = 0;
+      if (!parse_count(argv[++i], &n) || n > 1000000) return fprintf(stderr, "%s", usage_listen), 1;
+      conn_high = (unsigned)n;
+    } else if (!strcmp(argv[i], "--allow") && i + 1 < argc && n_allowed < 16) allowed[n_allowed++] = argv[++i];
     else return fprintf(stderr, "%s", usage_listen), 1;
   }
+  if ((conn_low || conn_high) && (!conn_high || conn_low > conn_high))
+    return fprintf(stderr, "lp2p-node: --conn-low and --conn-high go together, low <= high\n"), 1;
   if ((autonat_allow_private || autonat_probe_s > 0) && !use_autonat)
     return fprintf(stderr, "lp2p-node: --autonat-allow-private and --autonat-probe-interval need --autonat\n"), 1;
   if (n_listen == 0) listen[n_listen++] = "/ip4/127.0.0.1/tcp/0";

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Tests build/lp2p-node end to end on loopback: id (key file kept), listen
-# (--external-addr, --dht-auto, --autonat with three AutoNAT servers),
+# (--external-addr, --dht-auto, --autonat with three AutoNAT servers, resource
+# limits and the allowlist),
 # ping, echo (several streams), lookup, chat and transport-interop, human and --json output,
 # --help and failure exit codes. Prints "N passed, N failed".
 set -uo pipefail
@@ -176,6 +177,43 @@ check "transport-interop refuses what lp2p does not build" bash -c "! env transp
 check "transport-interop dialer fails when no listener comes" bash -c "! env transport=tcp security=noise muxer=yamux is_dialer=true redis_addr=$redis test_timeout_seconds=1 $node transport-interop >$tmp/ti-none.out 2>&1 && ! grep -q handshake $tmp/ti-none.out"
 check "transport-interop listener exits 1 at its timeout" bash -c "! env transport=tcp security=noise muxer=yamux is_dialer=false ip=127.0.0.1 redis_addr=$redis test_timeout_seconds=1 $node transport-interop 2>/dev/null"
 check "transport-interop fails without Redis" bash -c "! env transport=tcp security=noise muxer=yamux is_dialer=true redis_addr=127.0.0.1:1 test_timeout_seconds=1 $node transport-interop 2>/dev/null"
+
+# Resource limits: at most one connection. A chat dialer holds it; a ping is
+# refused and the listener says which limit. With loopback allowlisted, the
+# ping gets through anyway.
+limited_listener() { # limited_listener OUT EXTRA-ARGS... -> prints its address
+  local out=$1
+  shift
+  "$node" listen --max-connections 1 --max-connections-per-ip 4 --conn-low 2 --conn-high 4 --seconds 60 --json "$@" \
+    >"$out" 2>>"$tmp/limits.err" &
+  pids+=($!)
+  for _ in $(seq 100); do [ -s "$out" ] && break; sleep 0.1; done
+  json_field "$out" 'o["addrs"][0]'
+}
+hold_connection() { # hold_connection ADDR NAME: a chat dialer that stays connected
+  mkfifo "$tmp/$2.in"
+  (sleep 30 >"$tmp/$2.in") &
+  pids+=($!)
+  "$node" chat "$1" <"$tmp/$2.in" >"$tmp/$2.out" 2>&1 &
+  pids+=($!)
+}
+lim_addr=$(limited_listener "$tmp/lim.json")
+hold_connection "$lim_addr" hold1
+for _ in $(seq 100); do grep -q connection_opened "$tmp/lim.json" && break; sleep 0.1; done
+check "limits: a connection within --max-connections" grep -q connection_opened "$tmp/lim.json"
+check "limits: a connection over --max-connections is refused" bash -c "! $node ping $lim_addr --count 1 >/dev/null 2>&1"
+for _ in $(seq 100); do grep -q resource_limit_exceeded "$tmp/lim.json" && break; sleep 0.1; done
+check "limits: the listener reports the limit" python3 -c '
+import json,sys
+hits=[o for o in map(json.loads, open(sys.argv[1])) if o["event"]=="resource_limit_exceeded"]
+assert any(o["scope"]=="system" and o["resource"] in ("conns_inbound","conns") and o["limit"]==1 for o in hits), hits' "$tmp/lim.json"
+allow_addr=$(limited_listener "$tmp/allow.json" --allow /ip4/127.0.0.0/ipcidr/8)
+hold_connection "$allow_addr" hold2
+for _ in $(seq 100); do grep -q connection_opened "$tmp/allow.json" && break; sleep 0.1; done
+check "limits: an allowlisted address skips --max-connections" "$node" ping "$allow_addr" --count 1
+check "limits: --conn-low above --conn-high fails" bash -c "! $node listen --conn-low 3 --conn-high 2 --seconds 1 >/dev/null 2>&1"
+check "limits: --max-connections 0 fails" bash -c "! $node listen --max-connections 0 --seconds 1 >/dev/null 2>&1"
+check "limits: --allow of a non-network fails" bash -c "! $node listen --allow /dns4/example.com/tcp/1 --seconds 1 >/dev/null 2>&1"
 
 # The echo service meets a sender faster than its replies with back-pressure
 # (it used to reset the stream, now and then, once 4 MiB of replies were
