@@ -56,6 +56,51 @@ fn seconds(value: f64, what: &str) -> PyResult<Duration> {
         .map_err(|_| InvalidArgument::new_err(format!("{what} must be a finite number of seconds >= 0")))
 }
 
+/// The resource limits `lp2p.ResourceLimits` passes down, in its field
+/// order: connections, per peer, per IP, streams, per peer, memory.
+type ResourceLimitArgs = (Option<u64>, Option<u64>, Option<u64>, Option<u64>, Option<u64>, Option<u64>);
+
+/// The resource manager's limits: the machine-scaled defaults with the given
+/// ones (each must be at least 1) and the allowlist.
+fn resource_limits(limits: ResourceLimitArgs, allowlist: &[String]) -> PyResult<lp2p::rcmgr::ResourceManagerConfig> {
+    let (conns, conns_per_peer, conns_per_ip, streams, streams_per_peer, memory) = limits;
+    let positive = |value: Option<u64>, what: &str| match value {
+        Some(0) => Err(InvalidArgument::new_err(format!("{what} must be at least 1"))),
+        other => Ok(other),
+    };
+    let mut config = lp2p::rcmgr::ResourceManagerConfig::default();
+    if let Some(n) = positive(conns, "max_connections")? {
+        config.set_max_connections(n);
+    }
+    if let Some(n) = positive(conns_per_peer, "max_connections_per_peer")? {
+        config.set_max_connections_per_peer(n);
+    }
+    if let Some(n) = positive(conns_per_ip, "max_connections_per_ip")? {
+        config.set_max_connections_per_ip(n);
+    }
+    if let Some(n) = positive(streams, "max_streams")? {
+        config.set_max_streams(n);
+    }
+    if let Some(n) = positive(streams_per_peer, "max_streams_per_peer")? {
+        config.set_max_streams_per_peer(n);
+    }
+    if let Some(n) = positive(memory, "max_memory")? {
+        config.system.memory = n;
+    }
+    for entry in allowlist {
+        let addr = errors::parse_addr(entry)?;
+        config.allow(&addr).map_err(|e| InvalidArgument::new_err(format!("allowlist entry {entry}: {e}")))?;
+    }
+    Ok(config)
+}
+
+fn tag_error(e: lp2p::connmgr::TagError) -> PyErr {
+    match e {
+        lp2p::connmgr::TagError::TagTooLong { .. } => InvalidArgument::new_err(e.to_string()),
+        _ => errors::LimitReached::new_err(e.to_string()),
+    }
+}
+
 /// A running libp2p node.
 #[pyclass(name = "Node", module = "lp2p._native", frozen)]
 pub(crate) struct PyNode {
@@ -82,6 +127,9 @@ impl PyNode {
         autonat_allow_private = false,
         autonat_confirmations = None,
         autonat_probe_interval = None,
+        limits = None,
+        conn_manager = None,
+        allowlist = Vec::new(),
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -97,8 +145,25 @@ impl PyNode {
         autonat_allow_private: bool,
         autonat_confirmations: Option<usize>,
         autonat_probe_interval: Option<f64>,
+        limits: Option<ResourceLimitArgs>,
+        conn_manager: Option<(usize, usize, f64)>,
+        allowlist: Vec<String>,
     ) -> PyResult<PyNode> {
         let mut builder = lp2p::Node::builder().runtime(runtime::handle());
+        if limits.is_some() || !allowlist.is_empty() {
+            builder = builder.resource_limits(resource_limits(limits.unwrap_or_default(), &allowlist)?);
+        }
+        if let Some((low, high, grace)) = conn_manager {
+            if high != 0 && low > high {
+                return Err(InvalidArgument::new_err(format!("conn_manager low {low} is above high {high}")));
+            }
+            builder = builder.conn_manager(lp2p::connmgr::ConnManagerConfig {
+                low_watermark: low,
+                high_watermark: high,
+                grace_period: seconds(grace, "conn_manager grace_period")?,
+                ..lp2p::connmgr::ConnManagerConfig::default()
+            });
+        }
         for addr in &listen {
             builder = builder.listen(errors::parse_addr(addr)?);
         }
@@ -382,6 +447,39 @@ impl PyNode {
         Ok(engine(py, || self.node.remove_external_address(&addr)))
     }
 
+    /// Sets `peer`'s tag `tag` to `value` (the connection manager closes
+    /// lower-valued peers first).
+    fn tag_peer(&self, py: Python<'_>, peer: &str, tag: &str, value: i64) -> PyResult<()> {
+        let peer = errors::parse_peer(peer)?;
+        engine(py, || self.node.tag_peer(peer, tag, value)).map_err(tag_error)
+    }
+
+    /// Removes `peer`'s tag `tag`.
+    fn untag_peer(&self, py: Python<'_>, peer: &str, tag: &str) -> PyResult<()> {
+        let peer = errors::parse_peer(peer)?;
+        engine(py, || self.node.untag_peer(peer, tag));
+        Ok(())
+    }
+
+    /// Protects `peer` from the connection manager under `tag`.
+    fn protect_peer(&self, py: Python<'_>, peer: &str, tag: &str) -> PyResult<()> {
+        let peer = errors::parse_peer(peer)?;
+        engine(py, || self.node.protect_peer(peer, tag)).map_err(tag_error)
+    }
+
+    /// Removes protection `tag`; whether another tag still protects `peer`.
+    fn unprotect_peer(&self, py: Python<'_>, peer: &str, tag: &str) -> PyResult<bool> {
+        let peer = errors::parse_peer(peer)?;
+        Ok(engine(py, || self.node.unprotect_peer(peer, tag)))
+    }
+
+    /// Whether `peer` is protected under `tag` (any tag if None).
+    #[pyo3(signature = (peer, tag = None))]
+    fn is_protected(&self, py: Python<'_>, peer: &str, tag: Option<&str>) -> PyResult<bool> {
+        let peer = errors::parse_peer(peer)?;
+        Ok(engine(py, || self.node.is_protected(peer, tag)))
+    }
+
     /// A new subscription to the node's events, from now on.
     fn events(&self, py: Python<'_>) -> PyEvents {
         let events = engine(py, || self.node.events());
@@ -479,6 +577,18 @@ fn event_dict(py: Python<'_>, event: lp2p::Event) -> PyResult<Py<PyAny>> {
         lp2p::Event::ExternalAddrExpired { addr } => {
             dict.set_item("type", "external_addr_expired")?;
             dict.set_item("addr", addr.to_string())?;
+        }
+        lp2p::Event::ResourceLimitExceeded { scope, resource, limit, current } => {
+            dict.set_item("type", "resource_limit_exceeded")?;
+            dict.set_item("scope", scope.kind().name())?;
+            let peer = match scope {
+                lp2p::rcmgr::ScopeName::Peer(peer) => Some(peer.to_string()),
+                _ => None,
+            };
+            dict.set_item("peer", peer)?;
+            dict.set_item("resource", resource.name())?;
+            dict.set_item("limit", limit)?;
+            dict.set_item("current", current)?;
         }
     }
     dict.into_py_any(py)

@@ -58,6 +58,7 @@ from lp2p._native import (
 
 __all__ = [
     "AutonatConfig",
+    "ConnManager",
     "ConnectionClosed",
     "ConnectionEstablished",
     "DialError",
@@ -88,6 +89,8 @@ __all__ = [
     "ProtocolError",
     "ProtocolNotSupported",
     "RendezvousRegistration",
+    "ResourceLimitExceeded",
+    "ResourceLimits",
     "Stream",
     "StreamClosed",
     "StreamHandler",
@@ -300,6 +303,39 @@ class AutonatConfig:
 
 
 @dataclass(frozen=True)
+class ResourceLimits:
+    """Resource limits for `Node(resource_limits=...)`; None keeps the
+    default (scaled from the machine's memory and descriptor limit). Over a
+    limit a connection is closed, a stream reset, a dial or `new_stream`
+    raises `LimitReached`, and a `ResourceLimitExceeded` event says which."""
+
+    #: Connections in total, set up or being set up.
+    max_connections: int | None = None
+    #: Connections to one peer.
+    max_connections_per_peer: int | None = None
+    #: Connections from one IPv4 address (one IPv6 /56); loopback is exempt.
+    max_connections_per_ip: int | None = None
+    #: Streams in total.
+    max_streams: int | None = None
+    #: Streams with one peer.
+    max_streams_per_peer: int | None = None
+    #: Bytes connections and streams may reserve in total.
+    max_memory: int | None = None
+
+
+@dataclass(frozen=True)
+class ConnManager:
+    """Connection manager settings for `Node(conn_manager=...)`: above
+    `high` connections, the least valuable (lowest sum of `Node.tag_peer`
+    values, never protected, never younger than `grace_period` seconds) are
+    closed until `low` are left. `high=0` turns trimming off."""
+
+    low: int = 160
+    high: int = 192
+    grace_period: float = 60.0
+
+
+@dataclass(frozen=True)
 class ConnectionEstablished:
     """A connection finished its upgrade."""
 
@@ -371,6 +407,23 @@ class ExternalAddrExpired:
     addr: str
 
 
+@dataclass(frozen=True)
+class ResourceLimitExceeded:
+    """A resource limit refused a connection or a stream."""
+
+    #: The kind of scope: "system", "transient", "allowlisted", "peer",
+    #: "protocol", "service", "connection", "stream" or "subnet".
+    scope: str
+    #: The peer, when the scope is "peer".
+    peer: str | None
+    #: "conns_inbound", "conns_outbound", "conns", "streams_inbound",
+    #: "streams_outbound", "streams", "memory" or "fds".
+    resource: str
+    limit: int
+    #: What the scope held when it refused.
+    current: int
+
+
 Event = Union[
     ConnectionEstablished,
     ConnectionClosed,
@@ -380,6 +433,7 @@ Event = Union[
     Discovered,
     ExternalAddrConfirmed,
     ExternalAddrExpired,
+    ResourceLimitExceeded,
 ]
 
 _EVENT_TYPES: dict[str, Any] = {
@@ -391,6 +445,7 @@ _EVENT_TYPES: dict[str, Any] = {
     "discovered": Discovered,
     "external_addr_confirmed": ExternalAddrConfirmed,
     "external_addr_expired": ExternalAddrExpired,
+    "resource_limit_exceeded": ResourceLimitExceeded,
 }
 
 
@@ -499,7 +554,10 @@ class Node:
     interfaces of the listen addresses), `autonat` (True or an
     `AutonatConfig`: AutoNAT v2, which serves other peers' reachability
     checks and confirms our own reachable addresses, as
-    `ExternalAddrConfirmed` events; a DHT in "auto" mode then serves).
+    `ExternalAddrConfirmed` events; a DHT in "auto" mode then serves),
+    `resource_limits` (a `ResourceLimits`), `conn_manager` (a `ConnManager`),
+    `allowlist` (networks whose connections skip the connection limits:
+    "/ip4/10.0.0.0/ipcidr/8", optionally ending in "/p2p/<peer>").
     """
 
     def __init__(
@@ -512,6 +570,9 @@ class Node:
         stream_timeout: float | None = None,
         mdns: bool = False,
         autonat: bool | AutonatConfig = False,
+        resource_limits: ResourceLimits | None = None,
+        conn_manager: ConnManager | None = None,
+        allowlist: Sequence[str] = (),
     ) -> None:
         if isinstance(listen, str):
             raise InvalidArgument("listen takes a list of multiaddrs, not one string")
@@ -521,6 +582,25 @@ class Node:
             autonat = AutonatConfig(server=False, client=False)
         elif not isinstance(autonat, AutonatConfig):
             raise InvalidArgument("autonat takes a bool or an lp2p.AutonatConfig")
+        if resource_limits is not None and not isinstance(resource_limits, ResourceLimits):
+            raise InvalidArgument("resource_limits takes an lp2p.ResourceLimits")
+        if conn_manager is not None and not isinstance(conn_manager, ConnManager):
+            raise InvalidArgument("conn_manager takes an lp2p.ConnManager")
+        if isinstance(allowlist, str):
+            raise InvalidArgument("allowlist takes a list of multiaddrs, not one string")
+        limits = (
+            None
+            if resource_limits is None
+            else (
+                resource_limits.max_connections,
+                resource_limits.max_connections_per_peer,
+                resource_limits.max_connections_per_ip,
+                resource_limits.max_streams,
+                resource_limits.max_streams_per_peer,
+                resource_limits.max_memory,
+            )
+        )
+        manager = None if conn_manager is None else (conn_manager.low, conn_manager.high, conn_manager.grace_period)
         self._native = _native.Node(
             list(listen),
             identity._native if identity is not None else None,
@@ -533,6 +613,9 @@ class Node:
             autonat_allow_private=autonat.allow_private_addresses,
             autonat_confirmations=autonat.confirmations,
             autonat_probe_interval=autonat.probe_interval,
+            limits=limits,
+            conn_manager=manager,
+            allowlist=list(allowlist),
         )
         self._handler_tasks: set[asyncio.Task[None]] = set()
         self._handled: set[str] = set()
@@ -549,6 +632,9 @@ class Node:
         stream_timeout: float | None = None,
         mdns: bool = False,
         autonat: bool | AutonatConfig = False,
+        resource_limits: ResourceLimits | None = None,
+        conn_manager: ConnManager | None = None,
+        allowlist: Sequence[str] = (),
     ) -> Node:
         """Starts a node (the same as the constructor, from async code)."""
         return cls(
@@ -559,6 +645,9 @@ class Node:
             stream_timeout=stream_timeout,
             mdns=mdns,
             autonat=autonat,
+            resource_limits=resource_limits,
+            conn_manager=conn_manager,
+            allowlist=allowlist,
         )
 
     async def __aenter__(self) -> Node:
@@ -729,6 +818,31 @@ class Node:
         """Removes a confirmed external address (raising
         `ExternalAddrExpired`); returns whether it was one."""
         return self._native.remove_external_address(addr)
+
+    def tag_peer(self, peer: str, tag: str, value: int) -> None:
+        """Sets `peer`'s tag `tag` to `value`: over the high watermark, the
+        connection manager closes the connections of peers with the lowest
+        sum of tags first. Tags are forgotten when the peer's last
+        connection closes."""
+        self._native.tag_peer(peer, tag, value)
+
+    def untag_peer(self, peer: str, tag: str) -> None:
+        """Removes `peer`'s tag `tag`."""
+        self._native.untag_peer(peer, tag)
+
+    def protect_peer(self, peer: str, tag: str) -> None:
+        """Keeps the connection manager from closing `peer`'s connections
+        while protected under `tag`."""
+        self._native.protect_peer(peer, tag)
+
+    def unprotect_peer(self, peer: str, tag: str) -> bool:
+        """Removes protection `tag` from `peer`; returns whether another
+        tag still protects it."""
+        return self._native.unprotect_peer(peer, tag)
+
+    def is_protected(self, peer: str, tag: str | None = None) -> bool:
+        """Whether `peer` is protected under `tag` (under any tag if None)."""
+        return self._native.is_protected(peer, tag)
 
     def events(self) -> AsyncIterator[Event]:
         """The node's events from now on (subscribed at this call), until the

@@ -162,6 +162,9 @@ class Node:
         autonat_allow_private: bool = False,
         autonat_confirmations: int | None = None,
         autonat_probe_interval: float | None = None,
+        limits: tuple[int | None, int | None, int | None, int | None, int | None, int | None] | None = None,
+        conn_manager: tuple[int, int, float] | None = None,
+        allowlist: list[str] = ...,
     ) -> Node:
         """Starts a node: binds every listen address before returning."""
 
@@ -241,6 +244,21 @@ class Node:
 
     def remove_external_address(self, addr: str) -> bool:
         """Removes a confirmed external address; whether it was one."""
+
+    def tag_peer(self, peer: str, tag: str, value: int) -> None:
+        """Sets `peer`'s tag `tag` to `value` (the connection manager closes lower-valued peers first)."""
+
+    def untag_peer(self, peer: str, tag: str) -> None:
+        """Removes `peer`'s tag `tag`."""
+
+    def protect_peer(self, peer: str, tag: str) -> None:
+        """Protects `peer` from the connection manager under `tag`."""
+
+    def unprotect_peer(self, peer: str, tag: str) -> bool:
+        """Removes protection `tag`; whether another tag still protects `peer`."""
+
+    def is_protected(self, peer: str, tag: str | None = None) -> bool:
+        """Whether `peer` is protected under `tag` (any tag if None)."""
 
     def events(self) -> Events:
         """A new subscription to the node's events, from now on."""
