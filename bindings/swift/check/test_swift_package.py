@@ -36,6 +36,7 @@ SHARED_TEST_NAMES = [
     "test_invalid_multiaddr_raises",
     "test_unknown_protocol_raises",
     "test_talks_to_lp2p_node_cli",
+    "test_resource_limits_and_conn_manager",
 ]
 
 

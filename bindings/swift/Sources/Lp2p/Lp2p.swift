@@ -503,6 +503,22 @@ fileprivate struct FfiConverterUInt64: FfiConverterPrimitive {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterInt64: FfiConverterPrimitive {
+    typealias FfiType = Int64
+    typealias SwiftType = Int64
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Int64 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: Int64, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterBool : FfiConverter {
     typealias FfiType = Int8
     typealias SwiftType = Bool
@@ -1901,6 +1917,35 @@ public protocol NodeProtocol: AnyObject, Sendable {
      */
     func serveRendezvous() 
     
+    /**
+     * Whether `peer_id` is protected under `tag` (under any tag if absent).
+     */
+    func isProtected(peerId: String, tag: String?) throws  -> Bool
+    
+    /**
+     * Keeps the connection manager from closing `peer_id`'s connections
+     * while protected under `tag`.
+     */
+    func protectPeer(peerId: String, tag: String) throws 
+    
+    /**
+     * Sets `peer_id`'s tag `tag` to `value`: over the high watermark, the
+     * connection manager closes the connections of peers with the lowest
+     * sum of tags first. Tags are forgotten when the peer's last connection closes.
+     */
+    func tagPeer(peerId: String, tag: String, value: Int64) throws 
+    
+    /**
+     * Removes protection `tag` from `peer_id`; returns whether another tag
+     * still protects it.
+     */
+    func unprotectPeer(peerId: String, tag: String) throws  -> Bool
+    
+    /**
+     * Removes `peer_id`'s tag `tag`.
+     */
+    func untagPeer(peerId: String, tag: String) throws 
+    
 }
 /**
  * A running libp2p node.
@@ -2358,6 +2403,78 @@ open func serveRendezvous()  {try! rustCall() {
 }
 }
     
+    /**
+     * Whether `peer_id` is protected under `tag` (under any tag if absent).
+     */
+open func isProtected(peerId: String, tag: String?)throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeLp2pError_lift) {
+        uniffiCallStatus in
+    uniffi_lp2p_uniffi_fn_method_node_is_protected(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(peerId),
+        FfiConverterOptionString.lower(tag),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Keeps the connection manager from closing `peer_id`'s connections
+     * while protected under `tag`.
+     */
+open func protectPeer(peerId: String, tag: String)throws   {try rustCallWithError(FfiConverterTypeLp2pError_lift) {
+        uniffiCallStatus in
+    uniffi_lp2p_uniffi_fn_method_node_protect_peer(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(peerId),
+        FfiConverterString.lower(tag),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Sets `peer_id`'s tag `tag` to `value`: over the high watermark, the
+     * connection manager closes the connections of peers with the lowest
+     * sum of tags first. Tags are forgotten when the peer's last connection closes.
+     */
+open func tagPeer(peerId: String, tag: String, value: Int64)throws   {try rustCallWithError(FfiConverterTypeLp2pError_lift) {
+        uniffiCallStatus in
+    uniffi_lp2p_uniffi_fn_method_node_tag_peer(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(peerId),
+        FfiConverterString.lower(tag),
+        FfiConverterInt64.lower(value),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Removes protection `tag` from `peer_id`; returns whether another tag
+     * still protects it.
+     */
+open func unprotectPeer(peerId: String, tag: String)throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeLp2pError_lift) {
+        uniffiCallStatus in
+    uniffi_lp2p_uniffi_fn_method_node_unprotect_peer(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(peerId),
+        FfiConverterString.lower(tag),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Removes `peer_id`'s tag `tag`.
+     */
+open func untagPeer(peerId: String, tag: String)throws   {try rustCallWithError(FfiConverterTypeLp2pError_lift) {
+        uniffiCallStatus in
+    uniffi_lp2p_uniffi_fn_method_node_untag_peer(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(peerId),
+        FfiConverterString.lower(tag),uniffiCallStatus
+    )
+}
+}
+    
 
     
 }
@@ -2750,6 +2867,87 @@ public func FfiConverterTypeAutonatConfig_lower(_ value: AutonatConfig) -> RustB
 
 
 /**
+ * The connection manager: above `high` connections, the least valuable
+ * (lowest sum of `tagPeer` values, never protected, never younger than
+ * `grace_period`) are closed until `low` are left. `high` 0 turns it off.
+ */
+public struct ConnManagerConfig: Equatable, Hashable {
+    /**
+     * Connections left after a trim.
+     */
+    public var low: UInt32
+    /**
+     * Connections above which a trim runs.
+     */
+    public var high: UInt32
+    /**
+     * Connections younger than this are never closed (default 60 s).
+     */
+    public var gracePeriod: TimeInterval?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Connections left after a trim.
+         */low: UInt32 = UInt32(160), 
+        /**
+         * Connections above which a trim runs.
+         */high: UInt32 = UInt32(192), 
+        /**
+         * Connections younger than this are never closed (default 60 s).
+         */gracePeriod: TimeInterval? = nil) {
+        self.low = low
+        self.high = high
+        self.gracePeriod = gracePeriod
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ConnManagerConfig: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeConnManagerConfig: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ConnManagerConfig {
+        return
+            try ConnManagerConfig(
+                low: FfiConverterUInt32.read(from: &buf), 
+                high: FfiConverterUInt32.read(from: &buf), 
+                gracePeriod: FfiConverterOptionDuration.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ConnManagerConfig, into buf: inout [UInt8]) {
+        FfiConverterUInt32.write(value.low, into: &buf)
+        FfiConverterUInt32.write(value.high, into: &buf)
+        FfiConverterOptionDuration.write(value.gracePeriod, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeConnManagerConfig_lift(_ buf: RustBuffer) throws -> ConnManagerConfig {
+    return try FfiConverterTypeConnManagerConfig.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeConnManagerConfig_lower(_ value: ConnManagerConfig) -> RustBuffer {
+    return FfiConverterTypeConnManagerConfig.lower(value)
+}
+
+
+/**
  * A provider of a key found in the DHT.
  */
 public struct KadProvider: Equatable, Hashable {
@@ -2857,6 +3055,19 @@ public struct NodeConfig {
      * a DHT in `KadMode.Auto` then serves).
      */
     public var autonat: AutonatConfig?
+    /**
+     * Resource limits (default: scaled from the machine).
+     */
+    public var resourceLimits: ResourceLimits?
+    /**
+     * The connection manager (default: watermarks 160 / 192, 60 s grace).
+     */
+    public var connManager: ConnManagerConfig?
+    /**
+     * Networks whose connections skip the connection limits, e.g.
+     * `/ip4/10.0.0.0/ipcidr/8`, optionally ending in `/p2p/<peer>`.
+     */
+    public var allowlist: [String]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2887,7 +3098,17 @@ public struct NodeConfig {
          * AutoNAT v2 (off when absent): serves other peers' reachability checks
          * and confirms our own reachable addresses (`NodeEvent.ExternalAddrConfirmed`;
          * a DHT in `KadMode.Auto` then serves).
-         */autonat: AutonatConfig? = nil) {
+         */autonat: AutonatConfig? = nil, 
+        /**
+         * Resource limits (default: scaled from the machine).
+         */resourceLimits: ResourceLimits? = nil, 
+        /**
+         * The connection manager (default: watermarks 160 / 192, 60 s grace).
+         */connManager: ConnManagerConfig? = nil, 
+        /**
+         * Networks whose connections skip the connection limits, e.g.
+         * `/ip4/10.0.0.0/ipcidr/8`, optionally ending in `/p2p/<peer>`.
+         */allowlist: [String] = []) {
         self.listenAddrs = listenAddrs
         self.keypair = keypair
         self.agentVersion = agentVersion
@@ -2896,6 +3117,9 @@ public struct NodeConfig {
         self.streamIoTimeout = streamIoTimeout
         self.mdns = mdns
         self.autonat = autonat
+        self.resourceLimits = resourceLimits
+        self.connManager = connManager
+        self.allowlist = allowlist
     }
 
     
@@ -2921,7 +3145,10 @@ public struct FfiConverterTypeNodeConfig: FfiConverterRustBuffer {
                 streamTimeout: FfiConverterOptionDuration.read(from: &buf), 
                 streamIoTimeout: FfiConverterOptionDuration.read(from: &buf), 
                 mdns: FfiConverterBool.read(from: &buf), 
-                autonat: FfiConverterOptionTypeAutonatConfig.read(from: &buf)
+                autonat: FfiConverterOptionTypeAutonatConfig.read(from: &buf), 
+                resourceLimits: FfiConverterOptionTypeResourceLimits.read(from: &buf), 
+                connManager: FfiConverterOptionTypeConnManagerConfig.read(from: &buf), 
+                allowlist: FfiConverterSequenceString.read(from: &buf)
         )
     }
 
@@ -2934,6 +3161,9 @@ public struct FfiConverterTypeNodeConfig: FfiConverterRustBuffer {
         FfiConverterOptionDuration.write(value.streamIoTimeout, into: &buf)
         FfiConverterBool.write(value.mdns, into: &buf)
         FfiConverterOptionTypeAutonatConfig.write(value.autonat, into: &buf)
+        FfiConverterOptionTypeResourceLimits.write(value.resourceLimits, into: &buf)
+        FfiConverterOptionTypeConnManagerConfig.write(value.connManager, into: &buf)
+        FfiConverterSequenceString.write(value.allowlist, into: &buf)
     }
 }
 
@@ -3274,6 +3504,118 @@ public func FfiConverterTypeRendezvousRegistration_lift(_ buf: RustBuffer) throw
 #endif
 public func FfiConverterTypeRendezvousRegistration_lower(_ value: RendezvousRegistration) -> RustBuffer {
     return FfiConverterTypeRendezvousRegistration.lower(value)
+}
+
+
+/**
+ * Resource limits; each absent one keeps the default (scaled from the
+ * machine's memory and descriptor limit). Over a limit a connection is
+ * closed, a stream reset, a dial or `newStream` fails with `LimitReached`,
+ * and a `NodeEvent.ResourceLimitExceeded` says which.
+ */
+public struct ResourceLimits: Equatable, Hashable {
+    /**
+     * Connections in total, set up or being set up.
+     */
+    public var maxConnections: UInt64?
+    /**
+     * Connections to one peer.
+     */
+    public var maxConnectionsPerPeer: UInt64?
+    /**
+     * Connections from one IPv4 address (one IPv6 /56); loopback is exempt.
+     */
+    public var maxConnectionsPerIp: UInt64?
+    /**
+     * Streams in total.
+     */
+    public var maxStreams: UInt64?
+    /**
+     * Streams with one peer.
+     */
+    public var maxStreamsPerPeer: UInt64?
+    /**
+     * Bytes connections and streams may reserve in total.
+     */
+    public var maxMemory: UInt64?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Connections in total, set up or being set up.
+         */maxConnections: UInt64? = nil, 
+        /**
+         * Connections to one peer.
+         */maxConnectionsPerPeer: UInt64? = nil, 
+        /**
+         * Connections from one IPv4 address (one IPv6 /56); loopback is exempt.
+         */maxConnectionsPerIp: UInt64? = nil, 
+        /**
+         * Streams in total.
+         */maxStreams: UInt64? = nil, 
+        /**
+         * Streams with one peer.
+         */maxStreamsPerPeer: UInt64? = nil, 
+        /**
+         * Bytes connections and streams may reserve in total.
+         */maxMemory: UInt64? = nil) {
+        self.maxConnections = maxConnections
+        self.maxConnectionsPerPeer = maxConnectionsPerPeer
+        self.maxConnectionsPerIp = maxConnectionsPerIp
+        self.maxStreams = maxStreams
+        self.maxStreamsPerPeer = maxStreamsPerPeer
+        self.maxMemory = maxMemory
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ResourceLimits: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeResourceLimits: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ResourceLimits {
+        return
+            try ResourceLimits(
+                maxConnections: FfiConverterOptionUInt64.read(from: &buf), 
+                maxConnectionsPerPeer: FfiConverterOptionUInt64.read(from: &buf), 
+                maxConnectionsPerIp: FfiConverterOptionUInt64.read(from: &buf), 
+                maxStreams: FfiConverterOptionUInt64.read(from: &buf), 
+                maxStreamsPerPeer: FfiConverterOptionUInt64.read(from: &buf), 
+                maxMemory: FfiConverterOptionUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ResourceLimits, into buf: inout [UInt8]) {
+        FfiConverterOptionUInt64.write(value.maxConnections, into: &buf)
+        FfiConverterOptionUInt64.write(value.maxConnectionsPerPeer, into: &buf)
+        FfiConverterOptionUInt64.write(value.maxConnectionsPerIp, into: &buf)
+        FfiConverterOptionUInt64.write(value.maxStreams, into: &buf)
+        FfiConverterOptionUInt64.write(value.maxStreamsPerPeer, into: &buf)
+        FfiConverterOptionUInt64.write(value.maxMemory, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeResourceLimits_lift(_ buf: RustBuffer) throws -> ResourceLimits {
+    return try FfiConverterTypeResourceLimits.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeResourceLimits_lower(_ value: ResourceLimits) -> RustBuffer {
+    return FfiConverterTypeResourceLimits.lower(value)
 }
 
 
@@ -3711,6 +4053,15 @@ public enum NodeEvent: Equatable, Hashable {
      */
     case externalAddrExpired(address: String
     )
+    /**
+     * A resource limit refused a connection or stream: `scope` is
+     * "system", "transient", "allowlisted", "peer" (with `peer_id`),
+     * "protocol", "service", "connection", "stream" or "subnet";
+     * `resource` is "conns_inbound", "conns_outbound", "conns",
+     * "streams_inbound", "streams_outbound", "streams", "memory" or "fds".
+     */
+    case resourceLimitExceeded(scope: String, peerId: String?, resource: String, limit: UInt64, current: UInt64
+    )
 
 
 
@@ -3754,6 +4105,9 @@ public struct FfiConverterTypeNodeEvent: FfiConverterRustBuffer {
         )
         
         case 8: return .externalAddrExpired(address: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 9: return .resourceLimitExceeded(scope: try FfiConverterString.read(from: &buf), peerId: try FfiConverterOptionString.read(from: &buf), resource: try FfiConverterString.read(from: &buf), limit: try FfiConverterUInt64.read(from: &buf), current: try FfiConverterUInt64.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -3812,6 +4166,15 @@ public struct FfiConverterTypeNodeEvent: FfiConverterRustBuffer {
         case let .externalAddrExpired(address):
             writeInt(&buf, Int32(8))
             FfiConverterString.write(address, into: &buf)
+            
+        
+        case let .resourceLimitExceeded(scope,peerId,resource,limit,current):
+            writeInt(&buf, Int32(9))
+            FfiConverterString.write(scope, into: &buf)
+            FfiConverterOptionString.write(peerId, into: &buf)
+            FfiConverterString.write(resource, into: &buf)
+            FfiConverterUInt64.write(limit, into: &buf)
+            FfiConverterUInt64.write(current, into: &buf)
             
         }
     }
@@ -3972,6 +4335,54 @@ fileprivate struct FfiConverterOptionTypeAutonatConfig: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeAutonatConfig.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeConnManagerConfig: FfiConverterRustBuffer {
+    typealias SwiftType = ConnManagerConfig?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeConnManagerConfig.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeConnManagerConfig.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeResourceLimits: FfiConverterRustBuffer {
+    typealias SwiftType = ResourceLimits?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeResourceLimits.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeResourceLimits.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -4358,6 +4769,21 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_lp2p_uniffi_checksum_method_node_serve_rendezvous() != 401) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_lp2p_uniffi_checksum_method_node_is_protected() != 17255) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_lp2p_uniffi_checksum_method_node_protect_peer() != 45587) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_lp2p_uniffi_checksum_method_node_tag_peer() != 59317) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_lp2p_uniffi_checksum_method_node_unprotect_peer() != 42552) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_lp2p_uniffi_checksum_method_node_untag_peer() != 55812) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_lp2p_uniffi_checksum_method_streamhandler_handle() != 65407) {

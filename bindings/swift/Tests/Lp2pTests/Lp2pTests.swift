@@ -231,6 +231,76 @@ final class Lp2pTests: XCTestCase {
         XCTAssertEqual(try start().kad(mode: .client, protocol: nil).mode(), .client)
     }
 
+    func test_resource_limits_and_conn_manager() async throws {
+        // Bad settings are refused.
+        XCTAssertThrowsError(try Node(config: NodeConfig(connManager: ConnManagerConfig(low: 5, high: 2)))) { error in
+            guard case Lp2pError.InvalidArgument = error else {
+                return XCTFail("expected InvalidArgument, got \(error)")
+            }
+        }
+        XCTAssertThrowsError(try Node(config: NodeConfig(allowlist: ["/dns4/example.com/tcp/1"]))) { error in
+            guard case Lp2pError.InvalidArgument = error else {
+                return XCTFail("expected InvalidArgument, got \(error)")
+            }
+        }
+        XCTAssertThrowsError(try Node(config: NodeConfig(resourceLimits: ResourceLimits(maxStreams: 0)))) { error in
+            guard case Lp2pError.InvalidArgument = error else {
+                return XCTFail("expected InvalidArgument, got \(error)")
+            }
+        }
+        // One outbound connection at most: the second dial fails with
+        // LimitReached, and an event says which limit.
+        let client = try Node(
+            config: NodeConfig(
+                resourceLimits: ResourceLimits(maxConnections: 1),
+                connManager: ConnManagerConfig(low: 1, high: 1, gracePeriod: 60),
+                allowlist: ["/ip4/10.0.0.0/ipcidr/8"]))
+        nodes.append(client)
+        let a = try start()
+        let b = try start()
+        let events = Collector()
+        let subscription = try client.subscribeEvents(listener: events)
+        defer { subscription.cancel() }
+        let peerA = try await client.dial(address: a.listenAddrs()[0])
+        do {
+            _ = try await client.dial(address: b.listenAddrs()[0])
+            XCTFail("a dial over the connection limit succeeded")
+        } catch Lp2pError.LimitReached {
+        }
+        let hit = try await events.waitFor(seconds: 10) { event -> (String, String, UInt64, UInt64, String?)? in
+            if case let .resourceLimitExceeded(scope, peerId, resource, limit, current) = event {
+                return (scope, resource, limit, current, peerId)
+            }
+            return nil
+        }
+        XCTAssertEqual(hit.0, "system")
+        XCTAssertEqual(hit.1, "conns_outbound")
+        XCTAssertEqual(hit.2, 1)
+        XCTAssertEqual(hit.3, 1)
+        XCTAssertNil(hit.4)
+
+        // Tags and protections.
+        try client.tagPeer(peerId: peerA, tag: "useful", value: 5)
+        XCTAssertThrowsError(try client.tagPeer(peerId: peerA, tag: String(repeating: "x", count: 200), value: 5)) {
+            error in
+            guard case Lp2pError.InvalidArgument = error else {
+                return XCTFail("expected InvalidArgument, got \(error)")
+            }
+        }
+        XCTAssertThrowsError(try client.tagPeer(peerId: "nope", tag: "useful", value: 5)) { error in
+            guard case Lp2pError.InvalidPeerId = error else {
+                return XCTFail("expected InvalidPeerId, got \(error)")
+            }
+        }
+        try client.untagPeer(peerId: peerA, tag: "useful")
+        try client.protectPeer(peerId: peerA, tag: "keep")
+        try client.protectPeer(peerId: peerA, tag: "also")
+        XCTAssertTrue(try client.isProtected(peerId: peerA, tag: "keep"))
+        XCTAssertTrue(try client.unprotectPeer(peerId: peerA, tag: "keep"))
+        XCTAssertFalse(try client.unprotectPeer(peerId: peerA, tag: "also"))
+        XCTAssertFalse(try client.isProtected(peerId: peerA, tag: nil))
+    }
+
     func test_autonat_confirms_external_address() async throws {
         func autonatNode(server: Bool, client: Bool) throws -> Node {
             let autonat = AutonatConfig(

@@ -540,6 +540,31 @@ uint64_t uniffi_lp2p_uniffi_fn_method_node_rendezvous_unregister(uint64_t ptr, R
 void uniffi_lp2p_uniffi_fn_method_node_serve_rendezvous(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_NODE_IS_PROTECTED
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_NODE_IS_PROTECTED
+int8_t uniffi_lp2p_uniffi_fn_method_node_is_protected(uint64_t ptr, RustBuffer peer_id, RustBuffer tag, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_NODE_PROTECT_PEER
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_NODE_PROTECT_PEER
+void uniffi_lp2p_uniffi_fn_method_node_protect_peer(uint64_t ptr, RustBuffer peer_id, RustBuffer tag, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_NODE_TAG_PEER
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_NODE_TAG_PEER
+void uniffi_lp2p_uniffi_fn_method_node_tag_peer(uint64_t ptr, RustBuffer peer_id, RustBuffer tag, int64_t value, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_NODE_UNPROTECT_PEER
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_NODE_UNPROTECT_PEER
+int8_t uniffi_lp2p_uniffi_fn_method_node_unprotect_peer(uint64_t ptr, RustBuffer peer_id, RustBuffer tag, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_NODE_UNTAG_PEER
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_NODE_UNTAG_PEER
+void uniffi_lp2p_uniffi_fn_method_node_untag_peer(uint64_t ptr, RustBuffer peer_id, RustBuffer tag, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_CLONE_STREAMHANDLER
 #define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_CLONE_STREAMHANDLER
 uint64_t uniffi_lp2p_uniffi_fn_clone_streamhandler(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -1108,6 +1133,36 @@ uint16_t uniffi_lp2p_uniffi_checksum_method_node_rendezvous_unregister(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_NODE_SERVE_RENDEZVOUS
 #define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_NODE_SERVE_RENDEZVOUS
 uint16_t uniffi_lp2p_uniffi_checksum_method_node_serve_rendezvous(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_NODE_IS_PROTECTED
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_NODE_IS_PROTECTED
+uint16_t uniffi_lp2p_uniffi_checksum_method_node_is_protected(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_NODE_PROTECT_PEER
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_NODE_PROTECT_PEER
+uint16_t uniffi_lp2p_uniffi_checksum_method_node_protect_peer(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_NODE_TAG_PEER
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_NODE_TAG_PEER
+uint16_t uniffi_lp2p_uniffi_checksum_method_node_tag_peer(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_NODE_UNPROTECT_PEER
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_NODE_UNPROTECT_PEER
+uint16_t uniffi_lp2p_uniffi_checksum_method_node_unprotect_peer(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_NODE_UNTAG_PEER
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_NODE_UNTAG_PEER
+uint16_t uniffi_lp2p_uniffi_checksum_method_node_untag_peer(void
     
 );
 #endif

@@ -226,6 +226,60 @@ class Lp2pTest {
     }
 
     @Test
+    fun test_resource_limits_and_conn_manager() {
+        // Bad settings are refused.
+        assertThrows<Lp2pException.InvalidArgument> {
+            Node(NodeConfig(connManager = ConnManagerConfig(low = 5u, high = 2u)))
+        }
+        assertThrows<Lp2pException.InvalidArgument> {
+            Node(NodeConfig(allowlist = listOf("/dns4/example.com/tcp/1")))
+        }
+        assertThrows<Lp2pException.InvalidArgument> {
+            Node(NodeConfig(resourceLimits = ResourceLimits(maxStreams = 0uL)))
+        }
+        // One outbound connection at most: the second dial fails with
+        // LimitReached, and an event says which limit.
+        val client = Node(
+            NodeConfig(
+                resourceLimits = ResourceLimits(maxConnections = 1uL),
+                connManager = ConnManagerConfig(low = 1u, high = 1u, gracePeriod = Duration.ofSeconds(60)),
+                allowlist = listOf("/ip4/10.0.0.0/ipcidr/8"),
+            )
+        ).also { nodes += it }
+        val a = start()
+        val b = start()
+        val events = Collector()
+        client.subscribeEvents(events).use {
+            val peerA = runBlocking { withTimeout(TEST_TIMEOUT_MS) { client.dial(a.listenAddrs()[0]) } }
+            assertThrows<Lp2pException.LimitReached> {
+                runBlocking { withTimeout(TEST_TIMEOUT_MS) { client.dial(b.listenAddrs()[0]) } }
+            }
+            var hit: NodeEvent.ResourceLimitExceeded? = null
+            while (hit == null) {
+                val event = events.events.poll(10, TimeUnit.SECONDS) ?: error("no ResourceLimitExceeded event")
+                if (event is NodeEvent.ResourceLimitExceeded) hit = event
+            }
+            assertEquals("system", hit.scope)
+            assertEquals("conns_outbound", hit.resource)
+            assertEquals(1uL, hit.limit)
+            assertEquals(1uL, hit.current)
+            assertEquals(null, hit.peerId)
+
+            // Tags and protections.
+            client.tagPeer(peerA, "useful", 5L)
+            assertThrows<Lp2pException.InvalidArgument> { client.tagPeer(peerA, "x".repeat(200), 5L) }
+            assertThrows<Lp2pException.InvalidPeerId> { client.tagPeer("nope", "useful", 5L) }
+            client.untagPeer(peerA, "useful")
+            client.protectPeer(peerA, "keep")
+            client.protectPeer(peerA, "also")
+            assertEquals(true, client.isProtected(peerA, "keep"))
+            assertEquals(true, client.unprotectPeer(peerA, "keep"))
+            assertEquals(false, client.unprotectPeer(peerA, "also"))
+            assertEquals(false, client.isProtected(peerA, null))
+        }
+    }
+
+    @Test
     fun test_autonat_confirms_external_address() {
         fun autonatNode(server: Boolean, client: Boolean): Node {
             val autonat = AutonatConfig(
