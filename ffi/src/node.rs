@@ -271,6 +271,9 @@ pub unsafe extern "C" fn lp2p_node_start(config: *const lp2p_config, out: *mut *
         if let Some(autonat) = config.autonat() {
             builder = builder.autonat(autonat);
         }
+        if let Some(perf) = config.perf {
+            builder = builder.perf_config(perf);
+        }
         let node = builder.build()?;
         let events: Arc<EventGate> = Arc::new(ReentrantMutex::new(RefCell::new(None)));
         let mut subscription = node.events();
@@ -608,8 +611,9 @@ fn micros(d: Duration) -> u64 {
 /// - `out_result`: borrowed, written on success.
 ///
 /// Fails with `LP2P_STATUS_PROTOCOL_NOT_SUPPORTED` when the peer does not
-/// serve perf, `LP2P_STATUS_PROTOCOL_ERROR` when it sends the wrong number of
-/// bytes back or stalls.
+/// serve perf (perf is off by default, see `lp2p_config_set_perf`),
+/// `LP2P_STATUS_PROTOCOL_ERROR` when it sends the wrong number of bytes back,
+/// stalls, or refuses a request over its bound.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lp2p_node_perf(
     node: *const lp2p_node,
@@ -635,6 +639,48 @@ pub unsafe extern "C" fn lp2p_node_perf(
         };
         // SAFETY: checked above.
         unsafe { write_out(out_result, result) };
+        Ok(())
+    })
+}
+
+/// What this node's `/perf/1.0.0` server has done since the node started
+/// (see `lp2p_node_perf_server_stats`), counted on the server's side.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct lp2p_perf_server_stats {
+    /// Exchanges served to the end.
+    pub served: u64,
+    /// Exchanges that failed: refused over the bound, stalled or broken.
+    pub failed: u64,
+    /// Upload bytes drained by the served exchanges.
+    pub bytes_received: u64,
+    /// Bytes sent back by the served exchanges.
+    pub bytes_sent: u64,
+}
+
+/// Reads the counters of this node's perf server (all 0 when perf is off,
+/// see `lp2p_config_set_perf`). Does not block.
+///
+/// - `node`: borrowed.
+/// - `out_stats`: borrowed, written on success.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lp2p_node_perf_server_stats(
+    node: *const lp2p_node,
+    out_stats: *mut lp2p_perf_server_stats,
+) -> lp2p_status {
+    ffi_boundary!({
+        // SAFETY: a non-NULL node comes from this library.
+        let node = unsafe { arg_ref(node, "node") }?;
+        check_out(out_stats, "out_stats")?;
+        let stats = node.node()?.perf_server_stats();
+        let out = lp2p_perf_server_stats {
+            served: stats.served,
+            failed: stats.failed,
+            bytes_received: stats.bytes_received,
+            bytes_sent: stats.bytes_sent,
+        };
+        // SAFETY: checked above.
+        unsafe { write_out(out_stats, out) };
         Ok(())
     })
 }
