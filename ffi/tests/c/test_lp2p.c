@@ -1140,6 +1140,91 @@ static void test_log(void) {
   CHECK(info.finalized == 1);
 }
 
+/* ---- an event callback that replaces or removes itself ---- */
+
+/* Heap userdata, so ASan reports a use after the finalizer freed it. */
+typedef struct {
+  lp2p_node *node;
+  int remove; /* 1: remove itself; 0: replace itself with on_swapped_in */
+  int calls;
+  int touched_after_set;
+} self_swap;
+
+static volatile int swap_finalized, swap_finalized_during_call, swap_running;
+static volatile int swapped_in_calls, swapped_in_finalized;
+
+static void self_swap_finalize(void *ud) {
+  pthread_mutex_lock(&mu);
+  swap_finalized++;
+  if (swap_running) swap_finalized_during_call++;
+  signal_all();
+  pthread_mutex_unlock(&mu);
+  free(ud);
+}
+
+static void on_swapped_in(void *ud, const lp2p_event *ev) {
+  (void)ud;
+  (void)ev;
+  pthread_mutex_lock(&mu);
+  swapped_in_calls++;
+  signal_all();
+  pthread_mutex_unlock(&mu);
+}
+
+static void on_swapped_in_finalize(void *ud) {
+  (void)ud;
+  pthread_mutex_lock(&mu);
+  swapped_in_finalized++;
+  signal_all();
+  pthread_mutex_unlock(&mu);
+}
+
+static void on_self_swap(void *ud, const lp2p_event *ev) {
+  (void)ev;
+  self_swap *me = ud;
+  pthread_mutex_lock(&mu);
+  swap_running = 1;
+  pthread_mutex_unlock(&mu);
+  me->calls++;
+  lp2p_status st = me->remove ? lp2p_node_set_event_callback(me->node, NULL, NULL, NULL)
+                              : lp2p_node_set_event_callback(me->node, on_swapped_in, NULL, on_swapped_in_finalize);
+  /* The old userdata is still ours until we return: ASan catches a free here. */
+  me->touched_after_set = (st == LP2P_STATUS_OK) + me->calls;
+  pthread_mutex_lock(&mu);
+  swap_running = 0;
+  pthread_mutex_unlock(&mu);
+}
+
+static void run_self_swap(int remove) {
+  swap_finalized = swap_finalized_during_call = swapped_in_calls = swapped_in_finalized = 0;
+  lp2p_node *node = start_node("c-test-swap/1.0", NULL, 0);
+  if (!node) {
+    failed++;
+    return;
+  }
+  self_swap *me = calloc(1, sizeof *me);
+  me->node = node;
+  me->remove = remove;
+  OK(lp2p_node_set_event_callback(node, on_self_swap, me, self_swap_finalize));
+  /* Each listen emits a new-listen-address event. */
+  OK(lp2p_node_listen(node, "/ip4/127.0.0.1/tcp/0", NULL));
+  CHECK(wait_for(&swap_finalized, 1, 5000));
+  if (!remove) {
+    /* Later events reach the replacement. */
+    OK(lp2p_node_listen(node, "/ip4/127.0.0.1/tcp/0", NULL));
+    CHECK(wait_for(&swapped_in_calls, 1, 5000));
+  }
+  lp2p_node_free(node);
+  CHECK(swap_finalized == 1);             /* exactly once */
+  CHECK(swap_finalized_during_call == 0); /* after the call returned */
+  CHECK(swapped_in_finalized == (remove ? 0 : 1));
+}
+
+static void test_event_callback_replaces_itself(void) {
+  run_self_swap(0);
+  run_self_swap(1);
+}
+
 int main(void) {
   test_version_and_status();
   test_last_error();
@@ -1150,6 +1235,7 @@ int main(void) {
   test_external_addrs();
   test_kad_mode();
   test_autonat();
+  test_event_callback_replaces_itself();
   printf("%d passed, %d failed\n", passed, failed);
   return failed == 0 ? 0 : 1;
 }
