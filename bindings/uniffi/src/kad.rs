@@ -185,6 +185,7 @@ mod tests {
             stream_io_timeout: None,
             mdns: false,
             autonat: None,
+            ..NodeConfig::default()
         })
         .expect("node starts")
     }

@@ -35,6 +35,7 @@ fn config(mdns: bool) -> NodeConfig {
         stream_io_timeout: None,
         mdns,
         autonat: None,
+        ..NodeConfig::default()
     }
 }
 

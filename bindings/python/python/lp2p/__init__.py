@@ -80,6 +80,7 @@ __all__ = [
     "LimitReached",
     "NewListenAddr",
     "PerfResult",
+    "PerfServerStats",
     "Node",
     "NodeClosed",
     "NoRoute",
@@ -265,6 +266,21 @@ class PerfResult:
     upload_seconds: float
     #: From our write side closed to the last byte received.
     download_seconds: float
+
+
+@dataclass(frozen=True)
+class PerfServerStats:
+    """What a node's `/perf/1.0.0` server has done, counted on its side
+    (all 0 when the node does not serve perf)."""
+
+    #: Exchanges served to the end.
+    served: int
+    #: Exchanges that failed: refused over the bound, stalled or broken.
+    failed: int
+    #: Upload bytes drained by the served exchanges.
+    bytes_received: int
+    #: Bytes sent back by the served exchanges.
+    bytes_sent: int
 
 
 @dataclass(frozen=True)
@@ -499,7 +515,11 @@ class Node:
     interfaces of the listen addresses), `autonat` (True or an
     `AutonatConfig`: AutoNAT v2, which serves other peers' reachability
     checks and confirms our own reachable addresses, as
-    `ExternalAddrConfirmed` events; a DHT in "auto" mode then serves).
+    `ExternalAddrConfirmed` events; a DHT in "auto" mode then serves),
+    `perf` (True: serve `/perf/1.0.0`; off by default, as the perf spec
+    says, since a client makes the server send as many bytes as it asks for)
+    and `perf_max_request_bytes` (the most bytes one perf request may ask for
+    or upload; default 16 GiB; a larger request is refused).
     """
 
     def __init__(
@@ -512,6 +532,8 @@ class Node:
         stream_timeout: float | None = None,
         mdns: bool = False,
         autonat: bool | AutonatConfig = False,
+        perf: bool = False,
+        perf_max_request_bytes: int | None = None,
     ) -> None:
         if isinstance(listen, str):
             raise InvalidArgument("listen takes a list of multiaddrs, not one string")
@@ -533,6 +555,8 @@ class Node:
             autonat_allow_private=autonat.allow_private_addresses,
             autonat_confirmations=autonat.confirmations,
             autonat_probe_interval=autonat.probe_interval,
+            perf=perf,
+            perf_max_request_bytes=perf_max_request_bytes,
         )
         self._handler_tasks: set[asyncio.Task[None]] = set()
         self._handled: set[str] = set()
@@ -549,6 +573,8 @@ class Node:
         stream_timeout: float | None = None,
         mdns: bool = False,
         autonat: bool | AutonatConfig = False,
+        perf: bool = False,
+        perf_max_request_bytes: int | None = None,
     ) -> Node:
         """Starts a node (the same as the constructor, from async code)."""
         return cls(
@@ -559,6 +585,8 @@ class Node:
             stream_timeout=stream_timeout,
             mdns=mdns,
             autonat=autonat,
+            perf=perf,
+            perf_max_request_bytes=perf_max_request_bytes,
         )
 
     async def __aenter__(self) -> Node:
@@ -632,8 +660,14 @@ class Node:
     async def perf(self, peer: str, upload_bytes: int, download_bytes: int) -> PerfResult:
         """Measures throughput with `peer` over `/perf/1.0.0`: uploads
         `upload_bytes`, then downloads `download_bytes`."""
-        upload_seconds, download_seconds = await self._native.perf(peer, upload_bytes, download_bytes)
-        return PerfResult(upload_bytes, download_bytes, upload_seconds, download_seconds)
+        uploaded, downloaded, upload_seconds, download_seconds = await self._native.perf(
+            peer, upload_bytes, download_bytes
+        )
+        return PerfResult(uploaded, downloaded, upload_seconds, download_seconds)
+
+    def perf_server_stats(self) -> PerfServerStats:
+        """What this node's perf server has served (all 0 when perf is off)."""
+        return PerfServerStats(*self._native.perf_server_stats())
 
     def kad(self, *, mode: str | None = None, server: bool | None = None, protocol: str | None = None) -> Kad:
         """Starts the Kademlia DHT on this node (once per node). `mode`:
