@@ -45,11 +45,7 @@ fn target() -> (Node, Multiaddr) {
 
 /// An honest node pings `addr` while the attacker stays connected.
 async fn honest_peer_is_served(addr: &Multiaddr) {
-    let honest = Node::builder().build().expect("honest node starts");
-    let peer = within("honest dial", honest.dial(addr.clone())).await.expect("honest dial succeeds");
-    let rtt = within("honest ping", honest.ping(peer)).await.expect("honest ping succeeds");
-    assert!(rtt < STEP);
-    honest.shutdown().await;
+    lp2p_tests::hostile::honest_peer_is_served(addr, STEP).await;
 }
 
 /// Sends `batch` again and again for at most `budget` bytes, while the node
