@@ -1159,7 +1159,9 @@ enum lp2p_status lp2p_node_remove_stream_handler(const struct lp2p_node *node,
 /**
  * Sets the callback that receives the node's events (see `lp2p_event_kind`),
  * replacing any previous one (whose finalizer runs once its running call has
- * returned). NULL `callback` removes it. Events of the time no callback was
+ * returned, also when this is called from inside that call: a callback may
+ * replace or remove itself and still use its userdata until it returns).
+ * NULL `callback` removes it. Events of the time no callback was
  * set are lost; a slow callback makes the node skip the oldest events.
  *
  * - `node`: borrowed.
