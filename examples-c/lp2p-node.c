@@ -5,9 +5,9 @@
  *   lp2p-node listen [--listen MULTIADDR]... [--key FILE] [--seconds N] [--mdns]
  *                    [--dht-server | --dht-auto] [--bootstrap MULTIADDR]...
  *                    [--external-addr MULTIADDR]... [--autonat [--autonat-allow-private]
- *                    [--autonat-probe-interval SECONDS]] [--max-connections N]
- *                    [--max-connections-per-ip N] [--conn-low N --conn-high N]
- *                    [--allow MULTIADDR]... [--json]
+ *                    [--autonat-probe-interval SECONDS]] [--perf [--perf-max-bytes N]]
+ *                    [--max-connections N] [--max-connections-per-ip N]
+ *                    [--conn-low N --conn-high N] [--allow MULTIADDR]... [--json]
  *   lp2p-node discover [--listen MULTIADDR]... [--seconds N] [--count K] [--json]
  *   lp2p-node ping   MULTIADDR [--count N] [--json]
  *   lp2p-node echo   MULTIADDR [--bytes N] [--streams K] [--json]
@@ -52,6 +52,8 @@ static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static volatile sig_atomic_t stop;
 static int use_mdns; /* --mdns: start nodes with mDNS discovery */
 static int use_autonat, autonat_allow_private; /* --autonat, --autonat-allow-private */
+static int use_perf;            /* --perf: serve /perf/1.0.0 (off by default, as its spec says) */
+static uint64_t perf_max_bytes; /* --perf-max-bytes: 0 is the library's default */
 static double autonat_probe_s;                  /* --autonat-probe-interval (0: the default) */
 /* Resource limits and the connection manager (listen): 0 keeps a default. */
 static uint64_t max_conns, max_conns_per_ip; /* --max-connections, --max-connections-per-ip */
@@ -391,6 +393,13 @@ static int start_with(const char **listen, int n_listen, const char *key_path, c
     lp2p_config_free(cfg);
     return fail_status("limits", st);
   }
+  if (use_perf) {
+    st = lp2p_config_set_perf(cfg, true, perf_max_bytes);
+    if (st != LP2P_STATUS_OK) {
+      lp2p_config_free(cfg);
+      return fail_status("perf", st);
+    }
+  }
   st = lp2p_node_start(cfg, &node);
   lp2p_config_free(cfg);
   if (st != LP2P_STATUS_OK) return fail_status("start", st);
@@ -483,10 +492,11 @@ static const char *usage_listen =
     "usage: lp2p-node listen [--listen MULTIADDR]... [--key FILE] [--seconds N] [--mdns]\n"
     "                        [--dht-server | --dht-auto] [--bootstrap MULTIADDR]...\n"
     "                        [--external-addr MULTIADDR]... [--autonat [--autonat-allow-private]\n"
-    "                        [--autonat-probe-interval SECONDS]] [--max-connections N]\n"
-    "                        [--max-connections-per-ip N] [--conn-low N --conn-high N]\n"
-    "                        [--allow MULTIADDR]... [--json]\n"
-    "Serves ping, identify, /perf/1.0.0, /echo/1.0.0 and /chat/1.0.0 until SIGINT/SIGTERM or N seconds.\n"
+    "                        [--autonat-probe-interval SECONDS]] [--perf [--perf-max-bytes N]]\n"
+    "                        [--max-connections N] [--max-connections-per-ip N]\n"
+    "                        [--conn-low N --conn-high N] [--allow MULTIADDR]... [--json]\n"
+    "Serves ping, identify, /echo/1.0.0 and /chat/1.0.0 (and /perf/1.0.0 with --perf) until\n"
+    "SIGINT/SIGTERM or N seconds.\n"
     "--listen MULTIADDR  address to listen on (repeatable; default /ip4/127.0.0.1/tcp/0)\n"
     "--key FILE          the key file (created if it does not exist)\n"
     "--mdns              announce this node and find others by mDNS (prints \"discovered\" lines)\n"
@@ -509,6 +519,11 @@ static const char *usage_listen =
     "                    valuable are closed down to low (default 160 / 192; 1 minute of grace)\n"
     "--allow MULTIADDR   allowlist a network (/ip4/10.0.0.0/ipcidr/8[/p2p/ID]; repeatable): its\n"
     "                    connections skip the connection limits\n"
+    "--perf              serve /perf/1.0.0 (off by default: a client makes the server send what it\n"
+    "                    asks for; not for publicly reachable nodes). At exit prints a \"perf_served\"\n"
+    "                    line: exchanges served and failed, bytes received and sent\n"
+    "--perf-max-bytes N  the most bytes one perf request may download or upload (default 16 GiB;\n"
+    "                    a larger request is refused)\n"
     "Prints \"external_addr_confirmed\" / \"external_addr_expired\" lines as the node's external\n"
     "addresses change, and \"resource_limit_exceeded\" lines when a limit refuses a connection or\n"
     "stream.\n";
@@ -595,6 +610,27 @@ static void on_listen_event(void *ud, const lp2p_event *ev) {
   pthread_mutex_unlock(&mu);
 }
 
+static int parse_bytes(const char *text, uint64_t *out);
+
+/* The perf server's counters, as counted on this side. */
+static int print_perf_served(void) {
+  lp2p_perf_server_stats stats;
+  lp2p_status st = lp2p_node_perf_server_stats(node, &stats);
+  if (st != LP2P_STATUS_OK) return fail_status("perf stats", st);
+  pthread_mutex_lock(&mu);
+  if (json)
+    printf("{\"event\":\"perf_served\",\"served\":%llu,\"failed\":%llu,\"bytes_received\":%llu,\"bytes_sent\":%llu}\n",
+           (unsigned long long)stats.served, (unsigned long long)stats.failed,
+           (unsigned long long)stats.bytes_received, (unsigned long long)stats.bytes_sent);
+  else
+    printf("perf served %llu exchanges (%llu failed): %llu bytes received, %llu bytes sent\n",
+           (unsigned long long)stats.served, (unsigned long long)stats.failed,
+           (unsigned long long)stats.bytes_received, (unsigned long long)stats.bytes_sent);
+  fflush(stdout);
+  pthread_mutex_unlock(&mu);
+  return 0;
+}
+
 static int cmd_listen(int argc, char **argv) {
   const char *boot[MAX_LISTEN];
   int n_boot = 0, dht_mode = -1;
@@ -635,12 +671,17 @@ static int cmd_listen(int argc, char **argv) {
       if (!parse_count(argv[++i], &n) || n > 1000000) return fprintf(stderr, "%s", usage_listen), 1;
       conn_high = (unsigned)n;
     } else if (!strcmp(argv[i], "--allow") && i + 1 < argc && n_allowed < 16) allowed[n_allowed++] = argv[++i];
+    else if (!strcmp(argv[i], "--perf")) use_perf = 1;
+    else if (!strcmp(argv[i], "--perf-max-bytes") && i + 1 < argc) {
+      if (parse_bytes(argv[++i], &perf_max_bytes) || perf_max_bytes == 0) return fprintf(stderr, "%s", usage_listen), 1;
+    }
     else return fprintf(stderr, "%s", usage_listen), 1;
   }
   if ((conn_low || conn_high) && (!conn_high || conn_low > conn_high))
     return fprintf(stderr, "lp2p-node: --conn-low and --conn-high go together, low <= high\n"), 1;
   if ((autonat_allow_private || autonat_probe_s > 0) && !use_autonat)
     return fprintf(stderr, "lp2p-node: --autonat-allow-private and --autonat-probe-interval need --autonat\n"), 1;
+  if (perf_max_bytes && !use_perf) return fprintf(stderr, "lp2p-node: --perf-max-bytes needs --perf\n"), 1;
   if (n_listen == 0) listen[n_listen++] = "/ip4/127.0.0.1/tcp/0";
   if (start(listen, n_listen, key, 1)) return 1;
   lp2p_status st = lp2p_node_set_event_callback(node, on_listen_event, NULL, NULL);
@@ -672,6 +713,7 @@ static int cmd_listen(int argc, char **argv) {
   double end = now_s() + seconds;
   struct timespec tick = {0, 50 * 1000 * 1000};
   while (!stop && (seconds <= 0 || now_s() < end)) nanosleep(&tick, NULL);
+  if (use_perf && print_perf_served()) return 1;
   finish();
   return 0;
 }
@@ -1120,6 +1162,7 @@ static int cmd_lookup(int argc, char **argv) {
 static const char *usage_perf =
     "usage: lp2p-node perf MULTIADDR [--upload-bytes N] [--download-bytes N] [--json]\n"
     "Runs one /perf/1.0.0 measurement: uploads N bytes, then downloads N bytes (defaults 0 and 0).\n"
+    "The peer must serve perf (`lp2p-node listen --perf`; off by default).\n"
     "With --json prints the test-plans result line: "
     "{\"type\":\"final\",\"timeSeconds\":T,\"uploadBytes\":N,\"downloadBytes\":N}\n";
 

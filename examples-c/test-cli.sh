@@ -49,7 +49,7 @@ check "id has a public key and agent" test "$(json_field "$tmp/id1.json" 'bool(o
 check "id human output" bash -c "$node id --key $tmp/key | grep -q '^peer id: *12D3KooW'"
 
 # listen, JSON.
-"$node" listen --key "$tmp/key" --seconds 60 --json >"$tmp/listen.json" 2>"$tmp/listen.err" &
+"$node" listen --key "$tmp/key" --perf --perf-max-bytes 6000000 --seconds 60 --json >"$tmp/listen.json" 2>"$tmp/listen.err" &
 pids+=($!)
 for _ in $(seq 100); do [ -s "$tmp/listen.json" ] && break; sleep 0.1; done
 addr=$(json_field "$tmp/listen.json" 'o["addrs"][0]')
@@ -74,18 +74,23 @@ check "echo exits 0" test $? -eq 0
 check "echo ok" test "$(json_field "$tmp/echo.json" 'o["event"] == "echo" and o["ok"] and o["bytes"] == 1048576 and o["streams"] == 4')" = True
 check "echo zero bytes" "$node" echo "$addr" --bytes 0
 
-# perf: the test-plans result line, and bad byte counts refused.
+# perf (the listener has --perf): the test-plans result line, and bad byte
+# counts refused. What the server drained and sent is checked at the end,
+# from its perf_served line.
 "$node" perf "$addr" --upload-bytes 3000000 --download-bytes 5000000 --json >"$tmp/perf.json"
 check "perf exits 0" test $? -eq 0
 check "perf result line" test "$(json_field "$tmp/perf.json" 'o["type"] == "final" and o["uploadBytes"] == 3000000 and o["downloadBytes"] == 5000000 and o["timeSeconds"] > 0')" = True
 check "perf human output" bash -c "$node perf $addr --download-bytes 1000 | grep -q 'Gbit/s'"
 check "perf bad byte count fails" bash -c "! $node perf $addr --upload-bytes -5"
+check "perf over --perf-max-bytes is refused" bash -c "! $node perf $addr --download-bytes 6000001 2>$tmp/perf-over.err && grep -q 'lp2p-node: perf' $tmp/perf-over.err"
+check "--perf-max-bytes needs --perf" bash -c "! $node listen --perf-max-bytes 10 --seconds 1 >/dev/null 2>&1"
 
 # lookup.
 "$node" lookup "$addr" --json >"$tmp/lookup.json"
 check "lookup exits 0" test $? -eq 0
 check "lookup shows the verified signed record" test "$(json_field "$tmp/lookup.json" 'len(o["signed_record_addrs"]) >= 1 and set(o["signed_record_addrs"]) <= set(o["listen_addrs"])')" = True
 check "lookup result" test "$(json_field "$tmp/lookup.json" 'o["agent_version"].startswith("lp2p-node/") and "/echo/1.0.0" in o["protocols"] and len(o["listen_addrs"]) >= 1')" = True
+check "a listener with --perf announces perf" test "$(json_field "$tmp/lookup.json" '"/perf/1.0.0" in o["protocols"]')" = True
 
 # The listener saw the connections, as JSON events.
 check "connection events" bash -c "grep -q '\"event\":\"connection_opened\"' $tmp/listen.json && grep -q '\"event\":\"connection_closed\"' $tmp/listen.json"
@@ -107,6 +112,9 @@ pids+=($!)
 for _ in $(seq 100); do [ -s "$tmp/auto2.json" ] && break; sleep 0.1; done
 "$node" lookup "$(json_field "$tmp/auto2.json" 'o["addrs"][0]')" --json >"$tmp/auto2-lookup.json"
 check "--dht-auto without an external address is a client" test "$(json_field "$tmp/auto2-lookup.json" '"/ipfs/kad/1.0.0" not in o["protocols"]')" = True
+# perf is off by default: not announced, refused in negotiation.
+check "a listener without --perf does not announce perf" test "$(json_field "$tmp/auto2-lookup.json" '"/perf/1.0.0" not in o["protocols"]')" = True
+check "a listener without --perf refuses perf" bash -c "! $node perf $(json_field "$tmp/auto2.json" 'o["addrs"][0]') --download-bytes 10 2>$tmp/perf-off.err && grep -qi 'not supported' $tmp/perf-off.err"
 check "bad --external-addr fails" bash -c "! $node listen --external-addr nope --seconds 1 >/dev/null 2>&1"
 
 # AutoNAT on loopback: three lp2p-node servers dial a fourth node's listen
@@ -229,6 +237,12 @@ check "invalid multiaddr exits 1" bash -c "! $node lookup not-an-addr 2>/dev/nul
 kill -INT "${pids[0]}"
 wait "${pids[0]}"
 check "listen exits 0 on SIGINT" test $? -eq 0
+# Counted by the server: two runs served (3000000 up / 5000000 down, then
+# 1000 down), the one over --perf-max-bytes refused and nothing sent for it.
+check "perf server drained and sent what was asked" python3 -c '
+import json,sys
+o=[json.loads(l) for l in open(sys.argv[1]) if "perf_served" in l][-1]
+assert (o["served"], o["failed"], o["bytes_received"], o["bytes_sent"]) == (2, 1, 3000000, 5001000), o' "$tmp/listen.json"
 
 [ "$failed" -eq 0 ] || { echo "--- log"; cat "$tmp/log"; echo "--- listener stderr"; cat "$tmp/listen.err"; } >&2
 echo "$passed passed, $failed failed"

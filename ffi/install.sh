@@ -3,7 +3,7 @@
 # with its SONAME and development links, PREFIX/lib/liblp2p.a,
 # PREFIX/lib/pkgconfig/lp2p.pc and PREFIX/lib/cmake/lp2p (imported target
 # lp2p::lp2p).
-#   ffi/install.sh PREFIX [LIB_DIR]     LIB_DIR defaults to target/release
+#   ffi/install.sh PREFIX [LIB_DIR]     LIB_DIR defaults to $CARGO_TARGET_DIR/release or target/release
 # Build first: cargo build --release -p lp2p-ffi
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: $0 PREFIX [LIB_DIR]" >&2; exit 1; }

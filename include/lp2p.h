@@ -371,6 +371,29 @@ typedef struct lp2p_perf_result {
 } lp2p_perf_result;
 
 /**
+ * What this node's `/perf/1.0.0` server has done since the node started
+ * (see `lp2p_node_perf_server_stats`), counted on the server's side.
+ */
+typedef struct lp2p_perf_server_stats {
+  /**
+   * Exchanges served to the end.
+   */
+  uint64_t served;
+  /**
+   * Exchanges that failed: refused over the bound, stalled or broken.
+   */
+  uint64_t failed;
+  /**
+   * Upload bytes drained by the served exchanges.
+   */
+  uint64_t bytes_received;
+  /**
+   * Bytes sent back by the served exchanges.
+   */
+  uint64_t bytes_sent;
+} lp2p_perf_server_stats;
+
+/**
  * Handles an inbound stream of a protocol. `stream` is owned by the callee
  * from now on: it must free it with `lp2p_stream_free` (now or later). Runs
  * on an engine thread; calls for several streams may run concurrently.
@@ -621,6 +644,22 @@ enum lp2p_status lp2p_config_set_limits(struct lp2p_config *config,
  * - `config`: borrowed, modified.
  */
 enum lp2p_status lp2p_config_set_mdns(struct lp2p_config *config, bool enabled);
+
+/**
+ * Turns the `/perf/1.0.0` server on or off (default off: the perf spec says
+ * a node SHOULD NOT serve it by default, since a client makes the server
+ * send as many bytes as it asks for; do not turn it on for publicly
+ * reachable nodes). `lp2p_node_perf` (the client side) works either way.
+ *
+ * - `config`: borrowed, modified.
+ * - `enabled`: serve perf.
+ * - `max_request_bytes`: the most bytes one request may ask the server to
+ *   send, and the most upload bytes it drains for one request; a request
+ *   over it is refused (the stream is reset). 0 keeps the default, 16 GiB.
+ */
+enum lp2p_status lp2p_config_set_perf(struct lp2p_config *config,
+                                      bool enabled,
+                                      uint64_t max_request_bytes);
 
 /**
  * Turns AutoNAT v2 (`/libp2p/autonat/2/dial-request` and `dial-back`) on
@@ -1071,14 +1110,25 @@ enum lp2p_status lp2p_node_ping(const struct lp2p_node *node,
  * - `out_result`: borrowed, written on success.
  *
  * Fails with `LP2P_STATUS_PROTOCOL_NOT_SUPPORTED` when the peer does not
- * serve perf, `LP2P_STATUS_PROTOCOL_ERROR` when it sends the wrong number of
- * bytes back or stalls.
+ * serve perf (perf is off by default, see `lp2p_config_set_perf`),
+ * `LP2P_STATUS_PROTOCOL_ERROR` when it sends the wrong number of bytes back,
+ * stalls, or refuses a request over its bound.
  */
 enum lp2p_status lp2p_node_perf(const struct lp2p_node *node,
                                 const char *peer,
                                 uint64_t upload_bytes,
                                 uint64_t download_bytes,
                                 struct lp2p_perf_result *out_result);
+
+/**
+ * Reads the counters of this node's perf server (all 0 when perf is off,
+ * see `lp2p_config_set_perf`). Does not block.
+ *
+ * - `node`: borrowed.
+ * - `out_stats`: borrowed, written on success.
+ */
+enum lp2p_status lp2p_node_perf_server_stats(const struct lp2p_node *node,
+                                             struct lp2p_perf_server_stats *out_stats);
 
 /**
  * Opens a stream to `peer` for `protocol`, using a live connection or
@@ -1135,7 +1185,9 @@ enum lp2p_status lp2p_node_remove_stream_handler(const struct lp2p_node *node,
 /**
  * Sets the callback that receives the node's events (see `lp2p_event_kind`),
  * replacing any previous one (whose finalizer runs once its running call has
- * returned). NULL `callback` removes it. Events of the time no callback was
+ * returned, also when this is called from inside that call: a callback may
+ * replace or remove itself and still use its userdata until it returns).
+ * NULL `callback` removes it. Events of the time no callback was
  * set are lost; a slow callback makes the node skip the oldest events.
  *
  * - `node`: borrowed.

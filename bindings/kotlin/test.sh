@@ -8,14 +8,15 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+target=${CARGO_TARGET_DIR:-$root/target}
 cd "$root"
 
 cargo build -p lp2p-uniffi --features bindgen-cli
 cargo build -p lp2p-ffi
-make -C examples-c LP2P_LIB_DIR="$root/target/debug" >/dev/null
+make -C examples-c LP2P_LIB_DIR="$target/debug" >/dev/null
 
 cd "$here"
 mvn -B -ntp test \
   -Dlp2p.root="$root" \
-  -Dlp2p.libdir="$root/target/debug" \
+  -Dlp2p.libdir="$target/debug" \
   -Dlp2p.node="$root/examples-c/build/lp2p-node"

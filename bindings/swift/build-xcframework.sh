@@ -17,6 +17,7 @@ fi
 ios=aarch64-apple-ios
 sims=(aarch64-apple-ios-sim x86_64-apple-ios)
 macs=(aarch64-apple-darwin x86_64-apple-darwin)
+target=${CARGO_TARGET_DIR:-$root/target}
 cd "$root"
 rustup target add "$ios" "${sims[@]}" "${macs[@]}"
 for t in "$ios" "${sims[@]}" "${macs[@]}"; do
@@ -24,18 +25,18 @@ for t in "$ios" "${sims[@]}" "${macs[@]}"; do
 done
 
 # The Swift sources and header, from the host's library.
-host_lib="$root/target/$(uname -m | sed 's/arm64/aarch64/')-apple-darwin/release/liblp2p_uniffi.dylib"
+host_lib="$target/$(uname -m | sed 's/arm64/aarch64/')-apple-darwin/release/liblp2p_uniffi.dylib"
 "$here/generate.sh" "$host_lib" "$here/Sources"
 
-out="$root/target/xcframework"
+out="$target/xcframework"
 rm -rf "$out" "$here/artifacts/lp2pFFI.xcframework"
 mkdir -p "$out/headers" "$out/ios-sim" "$out/macos" "$here/artifacts"
 cp "$here/Sources/lp2pFFI/include/lp2pFFI.h" "$here/Sources/lp2pFFI/include/module.modulemap" "$out/headers/"
-lipo -create $(for t in "${sims[@]}"; do echo "$root/target/$t/release/liblp2p_uniffi.a"; done) -output "$out/ios-sim/liblp2p_uniffi.a"
-lipo -create $(for t in "${macs[@]}"; do echo "$root/target/$t/release/liblp2p_uniffi.a"; done) -output "$out/macos/liblp2p_uniffi.a"
+lipo -create $(for t in "${sims[@]}"; do echo "$target/$t/release/liblp2p_uniffi.a"; done) -output "$out/ios-sim/liblp2p_uniffi.a"
+lipo -create $(for t in "${macs[@]}"; do echo "$target/$t/release/liblp2p_uniffi.a"; done) -output "$out/macos/liblp2p_uniffi.a"
 
 xcodebuild -create-xcframework \
-  -library "$root/target/$ios/release/liblp2p_uniffi.a" -headers "$out/headers" \
+  -library "$target/$ios/release/liblp2p_uniffi.a" -headers "$out/headers" \
   -library "$out/ios-sim/liblp2p_uniffi.a" -headers "$out/headers" \
   -library "$out/macos/liblp2p_uniffi.a" -headers "$out/headers" \
   -output "$here/artifacts/lp2pFFI.xcframework"

@@ -9,16 +9,17 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+target=${CARGO_TARGET_DIR:-$root/target}
 cd "$root"
 
 cargo build -p lp2p-uniffi --features bindgen-cli
-lib="$root/target/debug/liblp2p_uniffi.so"
-bindgen="$root/target/debug/uniffi-bindgen"
+lib="$target/debug/liblp2p_uniffi.so"
+bindgen="$target/debug/uniffi-bindgen"
 if [ "${1:-}" = "--regenerate" ]; then
   "$here/generate.sh" "$lib" "$here/Sources"
 fi
 
-venv="$root/target/swift-check-venv"
+venv="$target/swift-check-venv"
 if [ ! -x "$venv/bin/pytest" ]; then
   python3 -m venv "$venv"
 fi

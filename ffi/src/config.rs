@@ -3,7 +3,7 @@
 use std::ffi::c_char;
 use std::time::Duration;
 
-use lp2p_core::protocols::autonat;
+use lp2p_core::protocols::{autonat, perf};
 use lp2p_core::{Config, Keypair, Multiaddr};
 
 use crate::args::{arg_multiaddr, arg_mut, arg_ref, arg_str, check_out, write_out};
@@ -23,6 +23,8 @@ pub struct lp2p_config {
     pub(crate) mdns: bool,
     /// AutoNAT v2 (see `lp2p_config_set_autonat`): on when it serves or probes.
     pub(crate) autonat: autonat::Config,
+    /// The perf server (see `lp2p_config_set_perf`); `None`: off.
+    pub(crate) perf: Option<perf::Config>,
 }
 
 impl lp2p_config {
@@ -48,6 +50,7 @@ pub unsafe extern "C" fn lp2p_config_new(out: *mut *mut lp2p_config) -> lp2p_sta
             bootstrap: Vec::new(),
             mdns: false,
             autonat: autonat::Config { server: false, client: false, ..autonat::Config::default() },
+            perf: None,
         };
         // SAFETY: checked above.
         unsafe { write_out(out, Box::into_raw(Box::new(config))) };
@@ -192,6 +195,37 @@ pub unsafe extern "C" fn lp2p_config_set_mdns(config: *mut lp2p_config, enabled:
         // SAFETY: a non-NULL config comes from this library.
         let config = unsafe { arg_mut(config, "config") }?;
         config.mdns = enabled;
+        Ok(())
+    })
+}
+
+/// Turns the `/perf/1.0.0` server on or off (default off: the perf spec says
+/// a node SHOULD NOT serve it by default, since a client makes the server
+/// send as many bytes as it asks for; do not turn it on for publicly
+/// reachable nodes). `lp2p_node_perf` (the client side) works either way.
+///
+/// - `config`: borrowed, modified.
+/// - `enabled`: serve perf.
+/// - `max_request_bytes`: the most bytes one request may ask the server to
+///   send, and the most upload bytes it drains for one request; a request
+///   over it is refused (the stream is reset). 0 keeps the default, 16 GiB.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lp2p_config_set_perf(
+    config: *mut lp2p_config,
+    enabled: bool,
+    max_request_bytes: u64,
+) -> lp2p_status {
+    ffi_boundary!({
+        // SAFETY: a non-NULL config comes from this library.
+        let config = unsafe { arg_mut(config, "config") }?;
+        config.perf = enabled.then(|| {
+            let mut bounds = perf::Config::default();
+            if max_request_bytes != 0 {
+                bounds.max_download_bytes = max_request_bytes;
+                bounds.max_upload_bytes = max_request_bytes;
+            }
+            bounds
+        });
         Ok(())
     })
 }

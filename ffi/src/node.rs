@@ -43,8 +43,14 @@ pub struct lp2p_node {
     handlers: Mutex<HashSet<String>>,
 }
 
-type EventGate = ReentrantMutex<RefCell<Option<EventCallback>>>;
+/// The event callback. Reentrant: the callback may replace itself from inside
+/// its call. Each call holds its own `Arc` of the entry, so an entry replaced
+/// or removed during its call is finalized when that call returns, never
+/// under it.
+type EventGate = ReentrantMutex<RefCell<Option<Arc<EventCallback>>>>;
 
+/// A callback, its userdata, and the finalizer that runs when the last `Arc`
+/// of the entry drops.
 struct EventCallback {
     callback: unsafe extern "C" fn(*mut c_void, *const lp2p_event),
     userdata: Userdata,
@@ -163,8 +169,10 @@ pub type lp2p_stream_handler = Option<unsafe extern "C" fn(userdata: *mut c_void
 
 fn deliver_event(gate: &EventGate, event: Event) {
     let guard = gate.lock();
-    let target = guard.borrow().as_ref().map(|c| (c.callback, c.userdata));
-    let Some((callback, userdata)) = target else { return };
+    // Our own reference for the whole call: `lp2p_node_set_event_callback`
+    // from inside the callback drops only the gate's.
+    let target = guard.borrow().clone();
+    let Some(target) = target else { return };
     let none = std::ptr::null::<c_char>();
     let mut c = lp2p_event {
         kind: lp2p_event_kind::ConnectionEstablished,
@@ -265,8 +273,12 @@ fn deliver_event(gate: &EventGate, event: Event) {
             }
         }
     }
-    // SAFETY: C callback with its own userdata; `c` and its strings live until it returns.
-    unsafe { callback(userdata.0, &c) };
+    // SAFETY: C callback with its own userdata; `c` and its strings live until
+    // it returns, and `target` keeps the userdata from its finalizer until then.
+    unsafe { (target.callback)(target.userdata.0, &c) };
+    // If the callback replaced or removed itself, its finalizer runs here, after the call.
+    drop(target);
+    drop(guard);
 }
 
 /// Starts a node: its engine threads, its listeners (every listen address of
@@ -305,6 +317,9 @@ pub unsafe extern "C" fn lp2p_node_start(config: *const lp2p_config, out: *mut *
         }
         if let Some(autonat) = config.autonat() {
             builder = builder.autonat(autonat);
+        }
+        if let Some(perf) = config.perf {
+            builder = builder.perf_config(perf);
         }
         let node = builder.build()?;
         let events: Arc<EventGate> = Arc::new(ReentrantMutex::new(RefCell::new(None)));
@@ -643,8 +658,9 @@ fn micros(d: Duration) -> u64 {
 /// - `out_result`: borrowed, written on success.
 ///
 /// Fails with `LP2P_STATUS_PROTOCOL_NOT_SUPPORTED` when the peer does not
-/// serve perf, `LP2P_STATUS_PROTOCOL_ERROR` when it sends the wrong number of
-/// bytes back or stalls.
+/// serve perf (perf is off by default, see `lp2p_config_set_perf`),
+/// `LP2P_STATUS_PROTOCOL_ERROR` when it sends the wrong number of bytes back,
+/// stalls, or refuses a request over its bound.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lp2p_node_perf(
     node: *const lp2p_node,
@@ -670,6 +686,48 @@ pub unsafe extern "C" fn lp2p_node_perf(
         };
         // SAFETY: checked above.
         unsafe { write_out(out_result, result) };
+        Ok(())
+    })
+}
+
+/// What this node's `/perf/1.0.0` server has done since the node started
+/// (see `lp2p_node_perf_server_stats`), counted on the server's side.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct lp2p_perf_server_stats {
+    /// Exchanges served to the end.
+    pub served: u64,
+    /// Exchanges that failed: refused over the bound, stalled or broken.
+    pub failed: u64,
+    /// Upload bytes drained by the served exchanges.
+    pub bytes_received: u64,
+    /// Bytes sent back by the served exchanges.
+    pub bytes_sent: u64,
+}
+
+/// Reads the counters of this node's perf server (all 0 when perf is off,
+/// see `lp2p_config_set_perf`). Does not block.
+///
+/// - `node`: borrowed.
+/// - `out_stats`: borrowed, written on success.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lp2p_node_perf_server_stats(
+    node: *const lp2p_node,
+    out_stats: *mut lp2p_perf_server_stats,
+) -> lp2p_status {
+    ffi_boundary!({
+        // SAFETY: a non-NULL node comes from this library.
+        let node = unsafe { arg_ref(node, "node") }?;
+        check_out(out_stats, "out_stats")?;
+        let stats = node.node()?.perf_server_stats();
+        let out = lp2p_perf_server_stats {
+            served: stats.served,
+            failed: stats.failed,
+            bytes_received: stats.bytes_received,
+            bytes_sent: stats.bytes_sent,
+        };
+        // SAFETY: checked above.
+        unsafe { write_out(out_stats, out) };
         Ok(())
     })
 }
@@ -808,7 +866,9 @@ pub unsafe extern "C" fn lp2p_node_remove_stream_handler(
 
 /// Sets the callback that receives the node's events (see `lp2p_event_kind`),
 /// replacing any previous one (whose finalizer runs once its running call has
-/// returned). NULL `callback` removes it. Events of the time no callback was
+/// returned, also when this is called from inside that call: a callback may
+/// replace or remove itself and still use its userdata until it returns).
+/// NULL `callback` removes it. Events of the time no callback was
 /// set are lost; a slow callback makes the node skip the oldest events.
 ///
 /// - `node`: borrowed.
@@ -831,7 +891,7 @@ pub unsafe extern "C" fn lp2p_node_set_event_callback(
         node.node()?;
         let userdata = Userdata(userdata);
         let finalizer = crate::stream::Finalizer { finalizer, userdata };
-        let new = callback.map(|callback| EventCallback { callback, userdata, _finalizer: finalizer });
+        let new = callback.map(|callback| Arc::new(EventCallback { callback, userdata, _finalizer: finalizer }));
         let old = {
             let guard = node.events.lock();
             guard.replace(new)

@@ -419,9 +419,11 @@ impl Server {
 async fn serve(kind: &str) {
     let _keep: Box<dyn std::any::Any> = match kind {
         "lp2p" => {
+            // The perf server: perf is off by default, so turned on here.
             let node = Node::builder()
                 .config(wide_limits())
                 .listen("/ip4/127.0.0.1/tcp/0".parse().expect("addr"))
+                .perf(true)
                 .build()
                 .expect("node");
             node.set_stream_handler(HOLD, hold);

@@ -246,6 +246,22 @@ unsafe impl GlobalAlloc for CountingAlloc {
     }
 }
 
+/// An honest node dials `addr` and pings it, each step within `step`:
+/// what every attack test checks while its attacker stays connected.
+pub async fn honest_peer_is_served(addr: &Multiaddr, step: std::time::Duration) {
+    let honest = lp2p::Node::builder().build().expect("honest node starts");
+    let peer = tokio::time::timeout(step, honest.dial(addr.clone()))
+        .await
+        .expect("honest dial in time")
+        .expect("honest dial succeeds");
+    let rtt = tokio::time::timeout(step, honest.ping(peer))
+        .await
+        .expect("honest ping in time")
+        .expect("honest ping succeeds");
+    assert!(rtt < step);
+    honest.shutdown().await;
+}
+
 /// The resident set size of this process in bytes (Linux), for reports.
 pub fn rss_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;

@@ -40,11 +40,7 @@ fn target(config: Config) -> (Node, Multiaddr) {
 
 /// An honest node (dialing from 127.0.0.1) pings `addr`.
 async fn honest_peer_is_served(addr: &Multiaddr) {
-    let honest = Node::builder().build().expect("honest node starts");
-    let peer = within("honest dial", honest.dial(addr.clone())).await.expect("honest dial succeeds");
-    let rtt = within("honest ping", honest.ping(peer)).await.expect("honest ping succeeds");
-    assert!(rtt < STEP);
-    honest.shutdown().await;
+    lp2p_tests::hostile::honest_peer_is_served(addr, STEP).await;
 }
 
 /// Reads the node's yamux frames on a hostile peer's connection.

@@ -45,11 +45,7 @@ fn target() -> (Node, Multiaddr) {
 
 /// An honest node pings `addr` while the attacker stays connected.
 async fn honest_peer_is_served(addr: &Multiaddr) {
-    let honest = Node::builder().build().expect("honest node starts");
-    let peer = within("honest dial", honest.dial(addr.clone())).await.expect("honest dial succeeds");
-    let rtt = within("honest ping", honest.ping(peer)).await.expect("honest ping succeeds");
-    assert!(rtt < STEP);
-    honest.shutdown().await;
+    lp2p_tests::hostile::honest_peer_is_served(addr, STEP).await;
 }
 
 /// Sends `batch` again and again for at most `budget` bytes, while the node
@@ -273,6 +269,47 @@ async fn silent_handshakes_from_one_address_stay_bounded() {
     report("300 silent handshakes", baseline, peak, 0);
     assert!(peak - baseline < GROWTH_BOUND, "silent connections grew live memory by {} bytes", peak - baseline);
     drop(silent);
+    memory_returns(baseline, 4 * 1024 * 1024).await;
+    node.shutdown().await;
+}
+
+/// perf, the attack of the advisories: a peer asks an enabled perf server
+/// for 8 GiB on each of its streams, grants every stream a 2^32-1 window and
+/// never reads. The server's writes meet the connection's output cap; a
+/// request over the server's bound (2^40 bytes) is refused outright.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn perf_requests_from_a_peer_that_never_reads_stay_bounded() {
+    let node = Node::builder().listen(loopback()).perf(true).build().expect("node starts");
+    let addr = node.listen_addrs_with_peer_id().into_iter().next().expect("a listen address");
+    let mut attacker = within("attacker handshake", HostilePeer::connect(&addr)).await.expect("handshake");
+    let baseline = ALLOC.live();
+    ALLOC.reset_peak();
+    let delta = u32::MAX - 256 * 1024;
+    for download in [8u64 << 30, 8 << 30, 8 << 30, 1 << 40] {
+        let id = within("open", attacker.open_and_propose(lp2p::protocols::perf::PROTOCOL, delta)).await.expect("open");
+        let request = download.to_be_bytes();
+        within("request", attacker.send_frame(FrameType::Data, 0, id, request.len() as u32, &request))
+            .await
+            .expect("request");
+        // Nothing to upload: close our side, so the server starts sending.
+        within("fin", attacker.send_frame(FrameType::WindowUpdate, frame::FIN, id, 0, &[])).await.expect("fin");
+    }
+    let mut peak = 0;
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        peak = peak.max(ALLOC.peak());
+    }
+    report("perf requests for 8 GiB x 3 and 2^40", baseline, peak, 0);
+    assert!(peak - baseline < GROWTH_BOUND, "perf grew live memory by {} bytes", peak - baseline);
+    within("the 2^40 request is refused", async {
+        while node.perf_server_stats().failed == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert_eq!(node.perf_server_stats().served, 0, "no 8 GiB exchange can finish against a peer that never reads");
+    honest_peer_is_served(&addr).await;
+    drop(attacker);
     memory_returns(baseline, 4 * 1024 * 1024).await;
     node.shutdown().await;
 }

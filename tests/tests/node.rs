@@ -352,17 +352,74 @@ async fn identify_push_announces_a_new_protocol() {
     assert!(client.peer_info(&peer).expect("known").protocols.iter().any(|p| p == "/new/1.0.0"));
 }
 
+/// Waits until the server's perf counters satisfy `done`.
+async fn perf_stats_until(server: &Node, done: impl Fn(&lp2p::protocols::perf::ServerStats) -> bool) {
+    within("perf server counters", async {
+        let mut tick = tokio::time::interval(Duration::from_millis(10));
+        loop {
+            tick.tick().await;
+            if done(&server.perf_server_stats()) {
+                return;
+            }
+        }
+    })
+    .await
+}
+
 #[tokio::test]
 async fn perf_uploads_and_downloads_the_requested_bytes() {
-    let server = echo_node("/ip4/127.0.0.1/tcp/0");
+    let server = Node::builder().listen(addr("/ip4/127.0.0.1/tcp/0")).perf(true).build().expect("node starts");
     let client = Node::builder().build().expect("node starts");
     let peer = within("dial", client.dial(server.listen_addrs_with_peer_id()[0].clone())).await.expect("dial");
-    assert!(client.protocols().iter().any(|p| p == "/perf/1.0.0"), "every node serves perf");
+    assert!(server.protocols().iter().any(|p| p == "/perf/1.0.0"), "an enabled node lists perf");
     let result = within("perf", client.perf(peer, 8 << 20, 4 << 20)).await.expect("perf run");
     assert_eq!((result.upload_bytes, result.download_bytes), (8 << 20, 4 << 20));
     assert!(result.total_time() < STEP);
+    // What the server drained and sent, counted on its side.
+    perf_stats_until(&server, |s| s.served == 1).await;
+    let stats = server.perf_server_stats();
+    assert_eq!((stats.bytes_received, stats.bytes_sent, stats.failed), (8 << 20, 4 << 20, 0));
     let empty = within("perf", client.perf(peer, 0, 0)).await.expect("empty perf run");
     assert_eq!((empty.upload_bytes, empty.download_bytes), (0, 0));
+    perf_stats_until(&server, |s| s.served == 2).await;
+    assert_eq!(server.perf_server_stats().bytes_received, 8 << 20);
+}
+
+#[tokio::test]
+async fn perf_is_off_by_default() {
+    let server = Node::builder().listen(addr("/ip4/127.0.0.1/tcp/0")).build().expect("node starts");
+    let client = Node::builder().build().expect("node starts");
+    let mut events = client.events();
+    let peer = within("dial", client.dial(server.listen_addrs_with_peer_id()[0].clone())).await.expect("dial");
+    assert!(!server.protocols().iter().any(|p| p == "/perf/1.0.0"), "a default node does not list perf");
+    // Not advertised in identify either.
+    let info = wait_for(&mut events, "identify", |e| match e {
+        Event::Identified { peer: p, info } if p == peer => Some(info),
+        _ => None,
+    })
+    .await;
+    assert!(info.protocols.iter().any(|p| p == "/ipfs/ping/1.0.0"), "{:?}", info.protocols);
+    assert!(!info.protocols.iter().any(|p| p == "/perf/1.0.0"), "{:?}", info.protocols);
+    // Refused in negotiation.
+    let refused = within("perf", client.perf(peer, 1000, 1000)).await;
+    assert!(matches!(refused, Err(Error::ProtocolNotSupported(ref p)) if p == "/perf/1.0.0"), "{refused:?}");
+    assert_eq!(server.perf_server_stats(), Default::default());
+}
+
+#[tokio::test]
+async fn perf_refuses_a_request_over_its_bound() {
+    let bounds = lp2p::protocols::perf::Config { max_download_bytes: 1 << 20, max_upload_bytes: 2 << 20 };
+    let server = Node::builder().listen(addr("/ip4/127.0.0.1/tcp/0")).perf_config(bounds).build().expect("node starts");
+    let client = Node::builder().build().expect("node starts");
+    let peer = within("dial", client.dial(server.listen_addrs_with_peer_id()[0].clone())).await.expect("dial");
+    within("at the bound", client.perf(peer, 2 << 20, 1 << 20)).await.expect("a request at the bounds is served");
+    let refused = within("download over", client.perf(peer, 0, (1 << 20) + 1)).await;
+    assert!(matches!(refused, Err(Error::Protocol(_))), "{refused:?}");
+    let refused = within("upload over", client.perf(peer, (2 << 20) + 1, 0)).await;
+    assert!(matches!(refused, Err(Error::Protocol(_))), "{refused:?}");
+    perf_stats_until(&server, |s| s.served == 1 && s.failed == 2).await;
+    let stats = server.perf_server_stats();
+    assert_eq!((stats.bytes_received, stats.bytes_sent), (2 << 20, 1 << 20), "refused bytes are not sent");
 }
 
 /// Nodes that run their own runtimes can be driven from a thread that has

@@ -16,7 +16,7 @@ cd "$root"
 cargo ndk -t arm64-v8a -t armeabi-v7a -t x86_64 -t x86 -o "$here/build/jniLibs" \
   build --release -p lp2p-uniffi
 cargo build -p lp2p-uniffi --features bindgen-cli --bin uniffi-bindgen
-"$root/target/debug/uniffi-bindgen" generate \
+"${CARGO_TARGET_DIR:-$root/target}/debug/uniffi-bindgen" generate \
   --library "$here/build/jniLibs/arm64-v8a/liblp2p_uniffi.so" \
   --language kotlin --no-format --config "$here/uniffi-android.toml" \
   --out-dir "$here/build/generated/uniffi"

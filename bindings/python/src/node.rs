@@ -130,6 +130,8 @@ impl PyNode {
         limits = None,
         conn_manager = None,
         allowlist = Vec::new(),
+        perf = false,
+        perf_max_request_bytes = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -148,6 +150,8 @@ impl PyNode {
         limits: Option<ResourceLimitArgs>,
         conn_manager: Option<(usize, usize, f64)>,
         allowlist: Vec<String>,
+        perf: bool,
+        perf_max_request_bytes: Option<u64>,
     ) -> PyResult<PyNode> {
         let mut builder = lp2p::Node::builder().runtime(runtime::handle());
         if limits.is_some() || !allowlist.is_empty() {
@@ -200,6 +204,17 @@ impl PyNode {
                 }
             }
             builder = builder.autonat(config);
+        }
+        if perf {
+            let mut bounds = lp2p::protocols::perf::Config::default();
+            if let Some(max) = perf_max_request_bytes {
+                if max == 0 {
+                    return Err(InvalidArgument::new_err("perf_max_request_bytes must be at least 1"));
+                }
+                bounds.max_download_bytes = max;
+                bounds.max_upload_bytes = max;
+            }
+            builder = builder.perf_config(bounds);
         }
         let node = engine(py, || builder.build()).map_err(errors::from_lp2p)?;
         Ok(PyNode { node, closed: CancellationToken::new() })
@@ -284,7 +299,8 @@ impl PyNode {
     }
 
     /// One `/perf/1.0.0` run with `peer`: uploads `upload_bytes`, then
-    /// downloads `download_bytes`; resolves to `(upload_seconds, download_seconds)`.
+    /// downloads `download_bytes`; resolves to `(upload_bytes,
+    /// download_bytes, upload_seconds, download_seconds)` as measured.
     fn perf<'py>(
         &self,
         py: Python<'py>,
@@ -296,8 +312,15 @@ impl PyNode {
         let node = self.node.clone();
         runtime::future_into_py(py, async move {
             let run = node.perf(peer, upload_bytes, download_bytes).await.map_err(errors::from_lp2p)?;
-            Ok((run.upload_time.as_secs_f64(), run.download_time.as_secs_f64()))
+            Ok((run.upload_bytes, run.download_bytes, run.upload_time.as_secs_f64(), run.download_time.as_secs_f64()))
         })
+    }
+
+    /// What this node's perf server has served: `(served, failed,
+    /// bytes_received, bytes_sent)`, all 0 when perf is off.
+    fn perf_server_stats(&self) -> (u64, u64, u64, u64) {
+        let stats = self.node.perf_server_stats();
+        (stats.served, stats.failed, stats.bytes_received, stats.bytes_sent)
     }
 
     /// Makes this node a rendezvous point (`/rendezvous/1.0.0`) with the

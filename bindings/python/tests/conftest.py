@@ -46,7 +46,7 @@ def lp2p_node_cli() -> Path:
     return _binary(
         "LP2P_NODE",
         ROOT / "examples-c" / "build" / "lp2p-node",
-        "cargo build -p lp2p-ffi && make -C examples-c LP2P_LIB_DIR=$PWD/target/debug",
+        "cargo build -p lp2p-ffi && make -C examples-c LP2P_LIB_DIR=${CARGO_TARGET_DIR:-$PWD/target}/debug",
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -35,13 +35,46 @@ async def test_two_nodes_ping() -> None:
         assert peer in client.connected_peers()
 
 
+async def server_stats_until(server: lp2p.Node, done: Callable[[lp2p.PerfServerStats], bool]) -> None:
+    """Waits (at most 10 s) until the server's perf counters satisfy `done`."""
+
+    async def poll() -> None:
+        while not done(server.perf_server_stats()):
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(poll(), 10)
+
+
 async def test_perf_counts_bytes_both_ways() -> None:
-    async with connected_pair() as (server, client, peer):
+    async with connected_pair(perf=True) as (server, client, peer):
+        assert "/perf/1.0.0" in server.protocols
         result = await client.perf(peer, 300_000, 700_000)
         assert (result.upload_bytes, result.download_bytes) == (300_000, 700_000)
         assert result.upload_seconds > 0 and result.download_seconds > 0
+        # Counted on the server's side: what it drained and what it sent.
+        await server_stats_until(server, lambda s: s.served == 1)
+        assert server.perf_server_stats() == lp2p.PerfServerStats(1, 0, 300_000, 700_000)
         with pytest.raises(lp2p.InvalidPeerId):
             await client.perf("not-a-peer-id", 1, 1)
+
+
+async def test_perf_is_off_by_default() -> None:
+    async with connected_pair() as (server, client, peer):
+        assert "/perf/1.0.0" not in server.protocols
+        with pytest.raises(lp2p.ProtocolNotSupported):
+            await client.perf(peer, 1000, 1000)
+        assert server.perf_server_stats() == lp2p.PerfServerStats(0, 0, 0, 0)
+
+
+async def test_perf_refuses_a_request_over_its_bound() -> None:
+    async with connected_pair(perf=True, perf_max_request_bytes=100_000) as (server, client, peer):
+        await client.perf(peer, 100_000, 100_000)
+        with pytest.raises(lp2p.ProtocolError):
+            await client.perf(peer, 0, 100_001)
+        await server_stats_until(server, lambda s: s.failed == 1)
+        assert server.perf_server_stats() == lp2p.PerfServerStats(1, 1, 100_000, 100_000)
+        with pytest.raises(lp2p.InvalidArgument):
+            lp2p.Node(perf=True, perf_max_request_bytes=0)
 
 
 async def test_listen_addrs_end_in_peer_id() -> None:

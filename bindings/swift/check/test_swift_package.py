@@ -37,6 +37,8 @@ SHARED_TEST_NAMES = [
     "test_unknown_protocol_raises",
     "test_talks_to_lp2p_node_cli",
     "test_resource_limits_and_conn_manager",
+    "test_perf_counts_bytes_both_ways",
+    "test_perf_is_off_by_default",
 ]
 
 
@@ -151,6 +153,7 @@ def test_generated_swift_has_the_api():
         "public protocol StreamHandler", "public protocol EventListener", "public enum Lp2pError",
         "public enum NodeEvent", "func dial(address: String)async throws", "func ping(peerId: String)async throws",
         "func newStream(peerId: String, `protocol`: String)async throws", "func handle(stream: Lp2pStream)async",
+        "public var perf: Bool", "func perfServerStats() -> PerfServerStats",
     ]:
         assert needle in swift, needle
 

@@ -35,9 +35,7 @@ fn config(mdns: bool) -> NodeConfig {
         stream_io_timeout: None,
         mdns,
         autonat: None,
-        resource_limits: None,
-        conn_manager: None,
-        allowlist: Vec::new(),
+        ..NodeConfig::default()
     }
 }
 

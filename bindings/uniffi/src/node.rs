@@ -53,6 +53,16 @@ pub struct NodeConfig {
     /// `/ip4/10.0.0.0/ipcidr/8`, optionally ending in `/p2p/<peer>`.
     #[uniffi(default)]
     pub allowlist: Vec<String>,
+    /// Serve `/perf/1.0.0` (off by default, as the perf spec says: a client
+    /// makes the server send as many bytes as it asks for). `perf` as a
+    /// client works either way.
+    #[uniffi(default)]
+    pub perf: bool,
+    /// The most bytes one perf request may ask us to send, and the most
+    /// upload bytes we drain for one (default 16 GiB); a larger request is
+    /// refused (the stream is reset). At least 1.
+    #[uniffi(default)]
+    pub perf_max_request_bytes: Option<u64>,
 }
 
 /// AutoNAT v2 settings. Every field has a default.
@@ -214,6 +224,20 @@ impl From<lp2p::Event> for NodeEvent {
 }
 
 /// What the peer store knows of a peer (mostly learned by identify).
+/// What a node's `/perf/1.0.0` server has done, counted on its side (all 0
+/// when it does not serve perf).
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct PerfServerStats {
+    /// Exchanges served to the end.
+    pub served: u64,
+    /// Exchanges that failed: refused over the bound, stalled or broken.
+    pub failed: u64,
+    /// Upload bytes drained by the served exchanges.
+    pub bytes_received: u64,
+    /// Bytes sent back by the served exchanges.
+    pub bytes_sent: u64,
+}
+
 /// What one `/perf/1.0.0` run measured.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct PerfResult {
@@ -302,6 +326,17 @@ impl Node {
         if let Some(manager) = &config.conn_manager {
             builder = builder.conn_manager(manager.to_core()?);
         }
+        if config.perf {
+            let mut bounds = lp2p::protocols::perf::Config::default();
+            if let Some(max) = config.perf_max_request_bytes {
+                if max == 0 {
+                    return Err(Lp2pError::InvalidArgument("perf_max_request_bytes must be at least 1".into()));
+                }
+                bounds.max_download_bytes = max;
+                bounds.max_upload_bytes = max;
+            }
+            builder = builder.perf_config(bounds);
+        }
         let inner = builder.build()?;
         let stream_io_timeout = config.stream_io_timeout.unwrap_or(DEFAULT_STREAM_IO_TIMEOUT);
         Ok(Arc::new(Node { inner, stream_io_timeout }))
@@ -376,6 +411,17 @@ impl Node {
             upload_time: run.upload_time,
             download_time: run.download_time,
         })
+    }
+
+    /// What this node's perf server has served (all 0 when `perf` is off).
+    pub fn perf_server_stats(&self) -> PerfServerStats {
+        let stats = self.inner.perf_server_stats();
+        PerfServerStats {
+            served: stats.served,
+            failed: stats.failed,
+            bytes_received: stats.bytes_received,
+            bytes_sent: stats.bytes_sent,
+        }
     }
 
     /// What identify told us about `peer_id`; `UnknownPeer` when nothing.

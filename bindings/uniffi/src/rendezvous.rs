@@ -126,9 +126,7 @@ mod tests {
             stream_io_timeout: None,
             mdns: false,
             autonat: None,
-            resource_limits: None,
-            conn_manager: None,
-            allowlist: Vec::new(),
+            ..NodeConfig::default()
         })
         .expect("node starts")
     }

@@ -27,9 +27,7 @@ fn config(listen: bool) -> NodeConfig {
         stream_io_timeout: None,
         mdns: false,
         autonat: None,
-        resource_limits: None,
-        conn_manager: None,
-        allowlist: Vec::new(),
+        ..NodeConfig::default()
     }
 }
 
@@ -150,5 +148,54 @@ fn events_and_identify_reach_the_listener() {
         assert_eq!(client.peer_info(peer.clone()).expect("peer info").agent_version.as_deref(), Some("uniffi-test/1"));
         assert!(client.is_connected(peer).expect("is_connected"));
         subscription.cancel();
+    });
+}
+
+/// Waits until the server's perf counters satisfy `done`.
+async fn perf_stats_until(server: &Node, done: impl Fn(&crate::node::PerfServerStats) -> bool) {
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    while !done(&server.perf_server_stats()) {
+        tick.tick().await;
+    }
+}
+
+#[test]
+fn test_perf_is_off_by_default() {
+    block_on(async {
+        let server = Node::new(config(true)).expect("server");
+        let client = Node::new(config(false)).expect("client");
+        let peer = client.dial(server.listen_addrs()[0].clone()).await.expect("dial");
+        assert!(!server.protocols().iter().any(|p| p == "/perf/1.0.0"));
+        let refused = client.perf(peer, 1000, 1000).await;
+        assert!(matches!(refused, Err(Lp2pError::ProtocolNotSupported(_))), "{refused:?}");
+        assert_eq!(server.perf_server_stats().served, 0);
+        client.shutdown().await;
+        server.shutdown().await;
+    });
+}
+
+#[test]
+fn test_perf_counts_bytes_both_ways() {
+    block_on(async {
+        let server = Node::new(NodeConfig { perf: true, perf_max_request_bytes: Some(1_000_000), ..config(true) })
+            .expect("server");
+        let client = Node::new(config(false)).expect("client");
+        let peer = client.dial(server.listen_addrs()[0].clone()).await.expect("dial");
+        assert!(server.protocols().iter().any(|p| p == "/perf/1.0.0"));
+        let run = client.perf(peer.clone(), 300_000, 700_000).await.expect("perf");
+        assert_eq!((run.upload_bytes, run.download_bytes), (300_000, 700_000));
+        // Counted on the server's side.
+        perf_stats_until(&server, |s| s.served == 1).await;
+        let stats = server.perf_server_stats();
+        assert_eq!((stats.bytes_received, stats.bytes_sent, stats.failed), (300_000, 700_000, 0));
+        // Over the bound: refused, nothing sent.
+        let refused = client.perf(peer, 0, 1_000_001).await;
+        assert!(matches!(refused, Err(Lp2pError::ProtocolError(_))), "{refused:?}");
+        perf_stats_until(&server, |s| s.failed == 1).await;
+        assert_eq!(server.perf_server_stats().bytes_sent, 700_000);
+        let bad = NodeConfig { perf: true, perf_max_request_bytes: Some(0), ..config(false) };
+        assert!(matches!(Node::new(bad), Err(Lp2pError::InvalidArgument(_))));
+        client.shutdown().await;
+        server.shutdown().await;
     });
 }

@@ -49,7 +49,7 @@ pub use stream::Stream;
 use crate::identity::{Keypair, PeerId};
 use crate::multiaddr::{Multiaddr, Protocol};
 use crate::peerstore::PeerInfo;
-use crate::protocols::perf::PerfResult;
+use crate::protocols::perf::{PerfResult, ServerStats as PerfServerStats};
 use crate::swarm::{self, ConnectionId, Event, Swarm};
 
 /// How long [`Node::shutdown`] waits for tasks to finish.
@@ -66,6 +66,7 @@ pub struct NodeBuilder {
     mdns: Option<crate::protocols::mdns::Config>,
     rendezvous_server: Option<crate::protocols::rendezvous::server::ServerConfig>,
     autonat: Option<crate::protocols::autonat::Config>,
+    perf: Option<crate::protocols::perf::Config>,
 }
 
 impl NodeBuilder {
@@ -187,6 +188,21 @@ impl NodeBuilder {
         self
     }
 
+    /// Serves `/perf/1.0.0` (off by default: the spec says a node SHOULD NOT,
+    /// since a client makes the server send as many bytes as it asks for)
+    /// with the default bounds (16 GiB per request each way). Running perf
+    /// as a client ([`Node::perf`]) needs no switch.
+    pub fn perf(mut self, enabled: bool) -> Self {
+        self.perf = enabled.then(Default::default);
+        self
+    }
+
+    /// Serves `/perf/1.0.0` with these bounds.
+    pub fn perf_config(mut self, config: crate::protocols::perf::Config) -> Self {
+        self.perf = Some(config);
+        self
+    }
+
     /// Runs the node's tasks on this runtime instead of one of its own.
     pub fn runtime(mut self, handle: Handle) -> Self {
         self.runtime = Some(handle);
@@ -214,12 +230,14 @@ impl NodeBuilder {
             None => Keypair::generate_ed25519(),
         };
         let swarm = Swarm::new(keypair, self.config);
-        let autonat = {
+        let (autonat, perf) = {
             let _guard = handle.enter();
-            self.autonat.map(|config| crate::protocols::autonat::start(&swarm, config))
+            let autonat = self.autonat.map(|config| crate::protocols::autonat::start(&swarm, config));
+            let perf = self.perf.map(|config| crate::protocols::perf::start_server(&swarm, config));
+            (autonat, perf)
         };
         let node =
-            Node { inner: Arc::new(Inner { swarm, handle, runtime: owned, bootstrap: self.bootstrap, autonat }) };
+            Node { inner: Arc::new(Inner { swarm, handle, runtime: owned, bootstrap: self.bootstrap, autonat, perf }) };
         {
             let _guard = node.inner.handle.enter();
             for addr in &self.listen {
@@ -243,6 +261,7 @@ struct Inner {
     runtime: Option<Runtime>,
     bootstrap: bootstrap::BootstrapConfig,
     autonat: Option<crate::protocols::autonat::Autonat>,
+    perf: Option<Arc<crate::protocols::perf::Server>>,
 }
 
 impl Drop for Inner {
@@ -381,6 +400,12 @@ impl Node {
     pub async fn perf(&self, peer: PeerId, upload: u64, download: u64) -> Result<PerfResult, Error> {
         let swarm = Arc::clone(self.swarm());
         self.on_runtime(async move { Ok(swarm.perf(peer, upload, download).await?) }).await
+    }
+
+    /// What this node's perf server has served (all zeros when it does not
+    /// serve perf, see [`NodeBuilder::perf`]).
+    pub fn perf_server_stats(&self) -> PerfServerStats {
+        self.inner.perf.as_ref().map(|server| server.stats()).unwrap_or_default()
     }
 
     /// Whether a connection to `peer` is open.

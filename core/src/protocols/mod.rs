@@ -1,5 +1,5 @@
-//! The protocols every node serves on its streams: ping, identify and perf.
-//! (Kademlia, gossipsub, relay and the rest are separate issues.)
+//! The protocols of a node's streams: ping and identify always, perf when
+//! enabled. (Kademlia, gossipsub, relay and the rest are separate issues.)
 
 pub mod autonat;
 pub mod bootstrap;

@@ -947,12 +947,8 @@ impl Swarm {
 
     /// Every protocol we answer on inbound streams.
     pub fn supported_protocols(&self) -> Vec<String> {
-        let mut protocols = vec![
-            ping::PROTOCOL.to_string(),
-            identify::PROTOCOL.to_string(),
-            identify::PUSH_PROTOCOL.to_string(),
-            perf::PROTOCOL.to_string(),
-        ];
+        let mut protocols =
+            vec![ping::PROTOCOL.to_string(), identify::PROTOCOL.to_string(), identify::PUSH_PROTOCOL.to_string()];
         let mut builtin: Vec<String> =
             self.conn_handlers.read().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect();
         builtin.sort();
@@ -1020,14 +1016,6 @@ impl Swarm {
                 let sent = tokio::time::timeout(limit, identify::send(&mut stream, &info, envelope.as_ref())).await;
                 if !matches!(sent, Ok(Ok(()))) {
                     tracing::debug!(%peer, "sending identify failed");
-                }
-            }
-            perf::PROTOCOL => {
-                tokio::select! {
-                    _ = self.shutdown.cancelled() => {}
-                    result = perf::serve(stream, limit) => if let Err(e) = result {
-                        tracing::debug!(%peer, error = %e, "perf stream failed");
-                    }
                 }
             }
             identify::PUSH_PROTOCOL => {

@@ -418,6 +418,55 @@ static lp2p_stream *open_stream(lp2p_node *node, const char *peer, const char *p
   return s;
 }
 
+/* Polls a node's perf server counters until `served` and `failed` are reached. */
+static int wait_perf_stats(lp2p_node *node, uint64_t served, uint64_t failed, lp2p_perf_server_stats *out) {
+  for (int i = 0; i < 500; i++) {
+    if (lp2p_node_perf_server_stats(node, out) == LP2P_STATUS_OK && out->served >= served && out->failed >= failed)
+      return 1;
+    sleep_ms(10);
+  }
+  return 0;
+}
+
+/* A node with perf on (bound 1,000,000 bytes): counts checked on its side. */
+static void test_perf_enabled(lp2p_node *client) {
+  lp2p_config *cfg = NULL;
+  lp2p_node *server = NULL;
+  OK(lp2p_config_new(&cfg));
+  CHECK_STATUS(lp2p_config_set_perf(NULL, true, 0), LP2P_STATUS_NULL_ARGUMENT);
+  OK(lp2p_config_add_listen_addr(cfg, "/ip4/127.0.0.1/tcp/0"));
+  OK(lp2p_config_set_perf(cfg, true, 1000000));
+  OK(lp2p_node_start(cfg, &server));
+  lp2p_config_free(cfg);
+  if (!server) return;
+  lp2p_string_list *protos = NULL;
+  OK(lp2p_node_protocols(server, &protos));
+  CHECK(list_contains(protos, "/perf/1.0.0"));
+  lp2p_string_list_free(protos);
+  lp2p_string_list *addrs = NULL;
+  OK(lp2p_node_listen_addrs(server, &addrs));
+  char *peer = NULL;
+  OK(lp2p_node_dial(client, lp2p_string_list_get(addrs, 0), &peer));
+  lp2p_string_list_free(addrs);
+
+  /* The counts come back and the times are measured; the server drained and sent them. */
+  lp2p_perf_result perf = {0};
+  lp2p_perf_server_stats stats = {0};
+  OK(lp2p_node_perf(client, peer, 300000, 700000, &perf));
+  CHECK(perf.upload_bytes == 300000 && perf.download_bytes == 700000);
+  CHECK(perf.upload_us > 0 && perf.download_us > 0);
+  CHECK(wait_perf_stats(server, 1, 0, &stats));
+  CHECK(stats.served == 1 && stats.bytes_received == 300000 && stats.bytes_sent == 700000);
+  OK(lp2p_node_perf(client, peer, 0, 0, &perf));
+  CHECK(perf.upload_bytes == 0 && perf.download_bytes == 0);
+  /* Over the bound: refused, and nothing sent for it. */
+  CHECK_STATUS(lp2p_node_perf(client, peer, 0, 1000001, &perf), LP2P_STATUS_PROTOCOL_ERROR);
+  CHECK(wait_perf_stats(server, 2, 1, &stats));
+  CHECK(stats.served == 2 && stats.failed == 1 && stats.bytes_received == 300000 && stats.bytes_sent == 700000);
+  lp2p_string_free(peer);
+  lp2p_node_free(server);
+}
+
 static void test_nodes(void) {
   uint8_t seed[32] = {42};
   lp2p_keypair *server_key = NULL;
@@ -547,13 +596,18 @@ static void test_nodes(void) {
   CHECK_STATUS(lp2p_node_ping(client, "12D3KooWnotbase58!", &rtt), LP2P_STATUS_INVALID_PEER_ID);
   CHECK_STATUS(lp2p_node_ping(client, server_id, NULL), LP2P_STATUS_NULL_ARGUMENT);
 
-  /* Perf: the counts come back, the times are measured, bad arguments refused. */
+  /* Perf is off by default: not listed, refused in negotiation, nothing served. */
   lp2p_perf_result perf = {0};
-  OK(lp2p_node_perf(client, server_id, 300000, 700000, &perf));
-  CHECK(perf.upload_bytes == 300000 && perf.download_bytes == 700000);
-  CHECK(perf.upload_us > 0 && perf.download_us > 0);
-  OK(lp2p_node_perf(client, server_id, 0, 0, &perf));
-  CHECK(perf.upload_bytes == 0 && perf.download_bytes == 0);
+  lp2p_perf_server_stats perf_stats = {0};
+  OK(lp2p_node_protocols(server, &protos));
+  CHECK(!list_contains(protos, "/perf/1.0.0"));
+  lp2p_string_list_free(protos);
+  CHECK_STATUS(lp2p_node_perf(client, server_id, 1000, 1000, &perf), LP2P_STATUS_PROTOCOL_NOT_SUPPORTED);
+  OK(lp2p_node_perf_server_stats(server, &perf_stats));
+  CHECK(perf_stats.served == 0 && perf_stats.failed == 0 && perf_stats.bytes_sent == 0);
+  CHECK_STATUS(lp2p_node_perf_server_stats(NULL, &perf_stats), LP2P_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(lp2p_node_perf_server_stats(server, NULL), LP2P_STATUS_NULL_ARGUMENT);
+  test_perf_enabled(client);
   CHECK_STATUS(lp2p_node_perf(client, stranger, 1, 1, &perf), LP2P_STATUS_NO_ROUTE);
   CHECK_STATUS(lp2p_node_perf(client, "xyz", 1, 1, &perf), LP2P_STATUS_INVALID_PEER_ID);
   CHECK_STATUS(lp2p_node_perf(client, server_id, 1, 1, NULL), LP2P_STATUS_NULL_ARGUMENT);
@@ -1205,6 +1259,91 @@ static void test_log(void) {
   CHECK(info.finalized == 1);
 }
 
+/* ---- an event callback that replaces or removes itself ---- */
+
+/* Heap userdata, so ASan reports a use after the finalizer freed it. */
+typedef struct {
+  lp2p_node *node;
+  int remove; /* 1: remove itself; 0: replace itself with on_swapped_in */
+  int calls;
+  int touched_after_set;
+} self_swap;
+
+static volatile int swap_finalized, swap_finalized_during_call, swap_running;
+static volatile int swapped_in_calls, swapped_in_finalized;
+
+static void self_swap_finalize(void *ud) {
+  pthread_mutex_lock(&mu);
+  swap_finalized++;
+  if (swap_running) swap_finalized_during_call++;
+  signal_all();
+  pthread_mutex_unlock(&mu);
+  free(ud);
+}
+
+static void on_swapped_in(void *ud, const lp2p_event *ev) {
+  (void)ud;
+  (void)ev;
+  pthread_mutex_lock(&mu);
+  swapped_in_calls++;
+  signal_all();
+  pthread_mutex_unlock(&mu);
+}
+
+static void on_swapped_in_finalize(void *ud) {
+  (void)ud;
+  pthread_mutex_lock(&mu);
+  swapped_in_finalized++;
+  signal_all();
+  pthread_mutex_unlock(&mu);
+}
+
+static void on_self_swap(void *ud, const lp2p_event *ev) {
+  (void)ev;
+  self_swap *me = ud;
+  pthread_mutex_lock(&mu);
+  swap_running = 1;
+  pthread_mutex_unlock(&mu);
+  me->calls++;
+  lp2p_status st = me->remove ? lp2p_node_set_event_callback(me->node, NULL, NULL, NULL)
+                              : lp2p_node_set_event_callback(me->node, on_swapped_in, NULL, on_swapped_in_finalize);
+  /* The old userdata is still ours until we return: ASan catches a free here. */
+  me->touched_after_set = (st == LP2P_STATUS_OK) + me->calls;
+  pthread_mutex_lock(&mu);
+  swap_running = 0;
+  pthread_mutex_unlock(&mu);
+}
+
+static void run_self_swap(int remove) {
+  swap_finalized = swap_finalized_during_call = swapped_in_calls = swapped_in_finalized = 0;
+  lp2p_node *node = start_node("c-test-swap/1.0", NULL, 0);
+  if (!node) {
+    failed++;
+    return;
+  }
+  self_swap *me = calloc(1, sizeof *me);
+  me->node = node;
+  me->remove = remove;
+  OK(lp2p_node_set_event_callback(node, on_self_swap, me, self_swap_finalize));
+  /* Each listen emits a new-listen-address event. */
+  OK(lp2p_node_listen(node, "/ip4/127.0.0.1/tcp/0", NULL));
+  CHECK(wait_for(&swap_finalized, 1, 5000));
+  if (!remove) {
+    /* Later events reach the replacement. */
+    OK(lp2p_node_listen(node, "/ip4/127.0.0.1/tcp/0", NULL));
+    CHECK(wait_for(&swapped_in_calls, 1, 5000));
+  }
+  lp2p_node_free(node);
+  CHECK(swap_finalized == 1);             /* exactly once */
+  CHECK(swap_finalized_during_call == 0); /* after the call returned */
+  CHECK(swapped_in_finalized == (remove ? 0 : 1));
+}
+
+static void test_event_callback_replaces_itself(void) {
+  run_self_swap(0);
+  run_self_swap(1);
+}
+
 int main(void) {
   test_version_and_status();
   test_last_error();
@@ -1216,6 +1355,7 @@ int main(void) {
   test_resources();
   test_kad_mode();
   test_autonat();
+  test_event_callback_replaces_itself();
   printf("%d passed, %d failed\n", passed, failed);
   return failed == 0 ? 0 : 1;
 }

@@ -66,7 +66,9 @@ impl RustPeer {
             .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux_config)
             .expect("tcp transport")
             .with_behaviour(|key| Behaviour {
-                ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_millis(500))),
+                // rust-libp2p's defaults (a ping at once on each connection,
+                // then every 15 s), as a real peer in a benchmark would run.
+                ping: ping::Behaviour::new(ping::Config::new()),
                 identify: identify::Behaviour::new(identify::Config::new_with_signed_peer_record(
                     "/ipfs/0.1.0".to_string(),
                     key,

@@ -81,6 +81,7 @@ __all__ = [
     "LimitReached",
     "NewListenAddr",
     "PerfResult",
+    "PerfServerStats",
     "Node",
     "NodeClosed",
     "NoRoute",
@@ -268,6 +269,21 @@ class PerfResult:
     upload_seconds: float
     #: From our write side closed to the last byte received.
     download_seconds: float
+
+
+@dataclass(frozen=True)
+class PerfServerStats:
+    """What a node's `/perf/1.0.0` server has done, counted on its side
+    (all 0 when the node does not serve perf)."""
+
+    #: Exchanges served to the end.
+    served: int
+    #: Exchanges that failed: refused over the bound, stalled or broken.
+    failed: int
+    #: Upload bytes drained by the served exchanges.
+    bytes_received: int
+    #: Bytes sent back by the served exchanges.
+    bytes_sent: int
 
 
 @dataclass(frozen=True)
@@ -557,7 +573,11 @@ class Node:
     `ExternalAddrConfirmed` events; a DHT in "auto" mode then serves),
     `resource_limits` (a `ResourceLimits`), `conn_manager` (a `ConnManager`),
     `allowlist` (networks whose connections skip the connection limits:
-    "/ip4/10.0.0.0/ipcidr/8", optionally ending in "/p2p/<peer>").
+    "/ip4/10.0.0.0/ipcidr/8", optionally ending in "/p2p/<peer>"),
+    `perf` (True: serve `/perf/1.0.0`; off by default, as the perf spec
+    says, since a client makes the server send as many bytes as it asks for)
+    and `perf_max_request_bytes` (the most bytes one perf request may ask for
+    or upload; default 16 GiB; a larger request is refused).
     """
 
     def __init__(
@@ -573,6 +593,8 @@ class Node:
         resource_limits: ResourceLimits | None = None,
         conn_manager: ConnManager | None = None,
         allowlist: Sequence[str] = (),
+        perf: bool = False,
+        perf_max_request_bytes: int | None = None,
     ) -> None:
         if isinstance(listen, str):
             raise InvalidArgument("listen takes a list of multiaddrs, not one string")
@@ -616,6 +638,8 @@ class Node:
             limits=limits,
             conn_manager=manager,
             allowlist=list(allowlist),
+            perf=perf,
+            perf_max_request_bytes=perf_max_request_bytes,
         )
         self._handler_tasks: set[asyncio.Task[None]] = set()
         self._handled: set[str] = set()
@@ -635,6 +659,8 @@ class Node:
         resource_limits: ResourceLimits | None = None,
         conn_manager: ConnManager | None = None,
         allowlist: Sequence[str] = (),
+        perf: bool = False,
+        perf_max_request_bytes: int | None = None,
     ) -> Node:
         """Starts a node (the same as the constructor, from async code)."""
         return cls(
@@ -648,6 +674,8 @@ class Node:
             resource_limits=resource_limits,
             conn_manager=conn_manager,
             allowlist=allowlist,
+            perf=perf,
+            perf_max_request_bytes=perf_max_request_bytes,
         )
 
     async def __aenter__(self) -> Node:
@@ -721,8 +749,14 @@ class Node:
     async def perf(self, peer: str, upload_bytes: int, download_bytes: int) -> PerfResult:
         """Measures throughput with `peer` over `/perf/1.0.0`: uploads
         `upload_bytes`, then downloads `download_bytes`."""
-        upload_seconds, download_seconds = await self._native.perf(peer, upload_bytes, download_bytes)
-        return PerfResult(upload_bytes, download_bytes, upload_seconds, download_seconds)
+        uploaded, downloaded, upload_seconds, download_seconds = await self._native.perf(
+            peer, upload_bytes, download_bytes
+        )
+        return PerfResult(uploaded, downloaded, upload_seconds, download_seconds)
+
+    def perf_server_stats(self) -> PerfServerStats:
+        """What this node's perf server has served (all 0 when perf is off)."""
+        return PerfServerStats(*self._native.perf_server_stats())
 
     def kad(self, *, mode: str | None = None, server: bool | None = None, protocol: str | None = None) -> Kad:
         """Starts the Kademlia DHT on this node (once per node). `mode`:

@@ -165,6 +165,8 @@ class Node:
         limits: tuple[int | None, int | None, int | None, int | None, int | None, int | None] | None = None,
         conn_manager: tuple[int, int, float] | None = None,
         allowlist: list[str] = ...,
+        perf: bool = False,
+        perf_max_request_bytes: int | None = None,
     ) -> Node:
         """Starts a node: binds every listen address before returning."""
 
@@ -198,9 +200,14 @@ class Node:
     def ping(self, peer: str) -> Awaitable[float]:
         """One ping round trip to `peer`; resolves to the RTT in seconds."""
 
-    def perf(self, peer: str, upload_bytes: int, download_bytes: int) -> Awaitable[tuple[float, float]]:
+    def perf(self, peer: str, upload_bytes: int, download_bytes: int) -> Awaitable[tuple[int, int, float, float]]:
         """One `/perf/1.0.0` run with `peer`: uploads `upload_bytes`, then
-        downloads `download_bytes`; resolves to `(upload_seconds, download_seconds)`."""
+        downloads `download_bytes`; resolves to `(upload_bytes,
+        download_bytes, upload_seconds, download_seconds)` as measured."""
+
+    def perf_server_stats(self) -> tuple[int, int, int, int]:
+        """What this node's perf server has served: `(served, failed,
+        bytes_received, bytes_sent)`, all 0 when perf is off."""
 
     def serve_rendezvous(self) -> None:
         """Makes this node a rendezvous point with the spec's recommended limits."""

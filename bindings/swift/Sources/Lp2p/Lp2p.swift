@@ -1847,6 +1847,11 @@ public protocol NodeProtocol: AnyObject, Sendable {
     func perf(peerId: String, uploadBytes: UInt64, downloadBytes: UInt64) async throws  -> PerfResult
     
     /**
+     * What this node's perf server has served (all 0 when `perf` is off).
+     */
+    func perfServerStats()  -> PerfServerStats
+    
+    /**
      * One ping round trip to a connected (or known) peer.
      */
     func ping(peerId: String) async throws  -> TimeInterval
@@ -2200,6 +2205,18 @@ open func perf(peerId: String, uploadBytes: UInt64, downloadBytes: UInt64)async 
             liftFunc: FfiConverterTypePerfResult_lift,
             errorHandler: FfiConverterTypeLp2pError_lift
         )
+}
+    
+    /**
+     * What this node's perf server has served (all 0 when `perf` is off).
+     */
+open func perfServerStats() -> PerfServerStats  {
+    return try!  FfiConverterTypePerfServerStats_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_lp2p_uniffi_fn_method_node_perf_server_stats(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -3056,18 +3073,17 @@ public struct NodeConfig {
      */
     public var autonat: AutonatConfig?
     /**
-     * Resource limits (default: scaled from the machine).
+     * Serve `/perf/1.0.0` (off by default, as the perf spec says: a client
+     * makes the server send as many bytes as it asks for). `perf` as a
+     * client works either way.
      */
-    public var resourceLimits: ResourceLimits?
+    public var perf: Bool
     /**
-     * The connection manager (default: watermarks 160 / 192, 60 s grace).
+     * The most bytes one perf request may ask us to send, and the most
+     * upload bytes we drain for one (default 16 GiB); a larger request is
+     * refused (the stream is reset). At least 1.
      */
-    public var connManager: ConnManagerConfig?
-    /**
-     * Networks whose connections skip the connection limits, e.g.
-     * `/ip4/10.0.0.0/ipcidr/8`, optionally ending in `/p2p/<peer>`.
-     */
-    public var allowlist: [String]
+    public var perfMaxRequestBytes: UInt64?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3100,15 +3116,15 @@ public struct NodeConfig {
          * a DHT in `KadMode.Auto` then serves).
          */autonat: AutonatConfig? = nil, 
         /**
-         * Resource limits (default: scaled from the machine).
-         */resourceLimits: ResourceLimits? = nil, 
+         * Serve `/perf/1.0.0` (off by default, as the perf spec says: a client
+         * makes the server send as many bytes as it asks for). `perf` as a
+         * client works either way.
+         */perf: Bool = false, 
         /**
-         * The connection manager (default: watermarks 160 / 192, 60 s grace).
-         */connManager: ConnManagerConfig? = nil, 
-        /**
-         * Networks whose connections skip the connection limits, e.g.
-         * `/ip4/10.0.0.0/ipcidr/8`, optionally ending in `/p2p/<peer>`.
-         */allowlist: [String] = []) {
+         * The most bytes one perf request may ask us to send, and the most
+         * upload bytes we drain for one (default 16 GiB); a larger request is
+         * refused (the stream is reset). At least 1.
+         */perfMaxRequestBytes: UInt64? = nil) {
         self.listenAddrs = listenAddrs
         self.keypair = keypair
         self.agentVersion = agentVersion
@@ -3117,9 +3133,8 @@ public struct NodeConfig {
         self.streamIoTimeout = streamIoTimeout
         self.mdns = mdns
         self.autonat = autonat
-        self.resourceLimits = resourceLimits
-        self.connManager = connManager
-        self.allowlist = allowlist
+        self.perf = perf
+        self.perfMaxRequestBytes = perfMaxRequestBytes
     }
 
     
@@ -3146,9 +3161,8 @@ public struct FfiConverterTypeNodeConfig: FfiConverterRustBuffer {
                 streamIoTimeout: FfiConverterOptionDuration.read(from: &buf), 
                 mdns: FfiConverterBool.read(from: &buf), 
                 autonat: FfiConverterOptionTypeAutonatConfig.read(from: &buf), 
-                resourceLimits: FfiConverterOptionTypeResourceLimits.read(from: &buf), 
-                connManager: FfiConverterOptionTypeConnManagerConfig.read(from: &buf), 
-                allowlist: FfiConverterSequenceString.read(from: &buf)
+                perf: FfiConverterBool.read(from: &buf), 
+                perfMaxRequestBytes: FfiConverterOptionUInt64.read(from: &buf)
         )
     }
 
@@ -3161,9 +3175,8 @@ public struct FfiConverterTypeNodeConfig: FfiConverterRustBuffer {
         FfiConverterOptionDuration.write(value.streamIoTimeout, into: &buf)
         FfiConverterBool.write(value.mdns, into: &buf)
         FfiConverterOptionTypeAutonatConfig.write(value.autonat, into: &buf)
-        FfiConverterOptionTypeResourceLimits.write(value.resourceLimits, into: &buf)
-        FfiConverterOptionTypeConnManagerConfig.write(value.connManager, into: &buf)
-        FfiConverterSequenceString.write(value.allowlist, into: &buf)
+        FfiConverterBool.write(value.perf, into: &buf)
+        FfiConverterOptionUInt64.write(value.perfMaxRequestBytes, into: &buf)
     }
 }
 
@@ -3260,7 +3273,6 @@ public func FfiConverterTypePeerInfo_lower(_ value: PeerInfo) -> RustBuffer {
 
 
 /**
- * What the peer store knows of a peer (mostly learned by identify).
  * What one `/perf/1.0.0` run measured.
  */
 public struct PerfResult: Equatable, Hashable {
@@ -3346,6 +3358,97 @@ public func FfiConverterTypePerfResult_lift(_ buf: RustBuffer) throws -> PerfRes
 #endif
 public func FfiConverterTypePerfResult_lower(_ value: PerfResult) -> RustBuffer {
     return FfiConverterTypePerfResult.lower(value)
+}
+
+
+/**
+ * What the peer store knows of a peer (mostly learned by identify).
+ * What a node's `/perf/1.0.0` server has done, counted on its side (all 0
+ * when it does not serve perf).
+ */
+public struct PerfServerStats: Equatable, Hashable {
+    /**
+     * Exchanges served to the end.
+     */
+    public var served: UInt64
+    /**
+     * Exchanges that failed: refused over the bound, stalled or broken.
+     */
+    public var failed: UInt64
+    /**
+     * Upload bytes drained by the served exchanges.
+     */
+    public var bytesReceived: UInt64
+    /**
+     * Bytes sent back by the served exchanges.
+     */
+    public var bytesSent: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Exchanges served to the end.
+         */served: UInt64, 
+        /**
+         * Exchanges that failed: refused over the bound, stalled or broken.
+         */failed: UInt64, 
+        /**
+         * Upload bytes drained by the served exchanges.
+         */bytesReceived: UInt64, 
+        /**
+         * Bytes sent back by the served exchanges.
+         */bytesSent: UInt64) {
+        self.served = served
+        self.failed = failed
+        self.bytesReceived = bytesReceived
+        self.bytesSent = bytesSent
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PerfServerStats: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePerfServerStats: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PerfServerStats {
+        return
+            try PerfServerStats(
+                served: FfiConverterUInt64.read(from: &buf), 
+                failed: FfiConverterUInt64.read(from: &buf), 
+                bytesReceived: FfiConverterUInt64.read(from: &buf), 
+                bytesSent: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PerfServerStats, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.served, into: &buf)
+        FfiConverterUInt64.write(value.failed, into: &buf)
+        FfiConverterUInt64.write(value.bytesReceived, into: &buf)
+        FfiConverterUInt64.write(value.bytesSent, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePerfServerStats_lift(_ buf: RustBuffer) throws -> PerfServerStats {
+    return try FfiConverterTypePerfServerStats.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePerfServerStats_lower(_ value: PerfServerStats) -> RustBuffer {
+    return FfiConverterTypePerfServerStats.lower(value)
 }
 
 
@@ -4733,6 +4836,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_lp2p_uniffi_checksum_method_node_perf() != 913) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_lp2p_uniffi_checksum_method_node_perf_server_stats() != 35457) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_lp2p_uniffi_checksum_method_node_ping() != 39659) {

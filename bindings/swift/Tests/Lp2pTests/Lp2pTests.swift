@@ -114,15 +114,42 @@ final class Lp2pTests: XCTestCase {
         XCTAssertLessThan(rtt, 10)
     }
 
+    /// Waits until the server's perf counters satisfy `done` (XCTest's timeout bounds it).
+    private func perfStatsUntil(_ server: Node, _ done: (PerfServerStats) -> Bool) async throws {
+        while !done(server.perfServerStats()) {
+            try await Task.sleep(nanoseconds: 10_000_000)
+        }
+    }
+
     func test_perf_counts_bytes_both_ways() async throws {
-        let server = try start()
+        let server = try Node(config: NodeConfig(listenAddrs: [loopback], perf: true))
+        nodes.append(server)
         let client = try start(listen: false)
         let peer = try await client.dial(address: server.listenAddrs()[0])
+        XCTAssertTrue(server.protocols().contains("/perf/1.0.0"))
         let result = try await client.perf(peerId: peer, uploadBytes: 300_000, downloadBytes: 700_000)
         XCTAssertEqual(result.uploadBytes, 300_000)
         XCTAssertEqual(result.downloadBytes, 700_000)
         XCTAssertGreaterThan(result.uploadTime, 0)
         XCTAssertGreaterThan(result.downloadTime, 0)
+        // Counted on the server's side: what it drained and sent.
+        try await perfStatsUntil(server) { $0.served == 1 }
+        XCTAssertEqual(
+            server.perfServerStats(),
+            PerfServerStats(served: 1, failed: 0, bytesReceived: 300_000, bytesSent: 700_000))
+    }
+
+    func test_perf_is_off_by_default() async throws {
+        let server = try start()
+        let client = try start(listen: false)
+        let peer = try await client.dial(address: server.listenAddrs()[0])
+        XCTAssertFalse(server.protocols().contains("/perf/1.0.0"))
+        do {
+            _ = try await client.perf(peerId: peer, uploadBytes: 1000, downloadBytes: 1000)
+            XCTFail("a node without perf served it")
+        } catch Lp2pError.ProtocolNotSupported {
+        }
+        XCTAssertEqual(server.perfServerStats(), PerfServerStats(served: 0, failed: 0, bytesReceived: 0, bytesSent: 0))
     }
 
     func test_rendezvous_register_discover() async throws {

@@ -480,6 +480,11 @@ RustBuffer uniffi_lp2p_uniffi_fn_method_node_peer_info(uint64_t ptr, RustBuffer 
 uint64_t uniffi_lp2p_uniffi_fn_method_node_perf(uint64_t ptr, RustBuffer peer_id, uint64_t upload_bytes, uint64_t download_bytes
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_NODE_PERF_SERVER_STATS
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_NODE_PERF_SERVER_STATS
+RustBuffer uniffi_lp2p_uniffi_fn_method_node_perf_server_stats(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_NODE_PING
 #define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_FN_METHOD_NODE_PING
 uint64_t uniffi_lp2p_uniffi_fn_method_node_ping(uint64_t ptr, RustBuffer peer_id
@@ -1061,6 +1066,12 @@ uint16_t uniffi_lp2p_uniffi_checksum_method_node_peer_info(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_NODE_PERF
 #define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_NODE_PERF
 uint16_t uniffi_lp2p_uniffi_checksum_method_node_perf(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_NODE_PERF_SERVER_STATS
+#define UNIFFI_FFIDEF_UNIFFI_LP2P_UNIFFI_CHECKSUM_METHOD_NODE_PERF_SERVER_STATS
+uint16_t uniffi_lp2p_uniffi_checksum_method_node_perf_server_stats(void
     
 );
 #endif

@@ -113,20 +113,41 @@ class Lp2pTest {
         }
     }
 
+    /** Waits until the server's perf counters satisfy `done` (the test's timeout bounds it). */
+    private suspend fun perfStatsUntil(server: Node, done: (PerfServerStats) -> Boolean) {
+        while (!done(server.perfServerStats())) kotlinx.coroutines.delay(10)
+    }
+
     @Test
     fun test_perf_counts_bytes_both_ways() {
         runBlocking {
             withTimeout(TEST_TIMEOUT_MS) {
-                val server = start()
+                val server = Node(NodeConfig(listenAddrs = listOf(LOOPBACK), perf = true)).also { nodes += it }
                 val client = start(listen = false)
                 val peer = client.dial(server.listenAddrs()[0])
+                assertTrue(server.protocols().contains("/perf/1.0.0"))
                 val result = client.perf(peer, 300_000uL, 700_000uL)
                 assertEquals(300_000uL, result.uploadBytes)
                 assertEquals(700_000uL, result.downloadBytes)
                 assertTrue(result.uploadTime > Duration.ZERO, "upload ${result.uploadTime}")
                 assertTrue(result.downloadTime > Duration.ZERO, "download ${result.downloadTime}")
+                // Counted on the server's side: what it drained and sent.
+                perfStatsUntil(server) { it.served == 1uL }
+                assertEquals(PerfServerStats(1uL, 0uL, 300_000uL, 700_000uL), server.perfServerStats())
             }
         }
+    }
+
+    @Test
+    fun test_perf_is_off_by_default() {
+        val server = start()
+        val client = start(listen = false)
+        val peer = runBlocking { client.dial(server.listenAddrs()[0]) }
+        assertTrue(!server.protocols().contains("/perf/1.0.0"))
+        assertThrows<Lp2pException.ProtocolNotSupported> {
+            runBlocking { client.perf(peer, 1000uL, 1000uL) }
+        }
+        assertEquals(PerfServerStats(0uL, 0uL, 0uL, 0uL), server.perfServerStats())
     }
 
     @Test
