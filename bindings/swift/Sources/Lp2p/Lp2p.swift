@@ -3073,6 +3073,19 @@ public struct NodeConfig {
      */
     public var autonat: AutonatConfig?
     /**
+     * Resource limits (default: scaled from the machine).
+     */
+    public var resourceLimits: ResourceLimits?
+    /**
+     * The connection manager (default: watermarks 160 / 192, 60 s grace).
+     */
+    public var connManager: ConnManagerConfig?
+    /**
+     * Networks whose connections skip the connection limits, e.g.
+     * `/ip4/10.0.0.0/ipcidr/8`, optionally ending in `/p2p/<peer>`.
+     */
+    public var allowlist: [String]
+    /**
      * Serve `/perf/1.0.0` (off by default, as the perf spec says: a client
      * makes the server send as many bytes as it asks for). `perf` as a
      * client works either way.
@@ -3116,6 +3129,16 @@ public struct NodeConfig {
          * a DHT in `KadMode.Auto` then serves).
          */autonat: AutonatConfig? = nil, 
         /**
+         * Resource limits (default: scaled from the machine).
+         */resourceLimits: ResourceLimits? = nil, 
+        /**
+         * The connection manager (default: watermarks 160 / 192, 60 s grace).
+         */connManager: ConnManagerConfig? = nil, 
+        /**
+         * Networks whose connections skip the connection limits, e.g.
+         * `/ip4/10.0.0.0/ipcidr/8`, optionally ending in `/p2p/<peer>`.
+         */allowlist: [String] = [], 
+        /**
          * Serve `/perf/1.0.0` (off by default, as the perf spec says: a client
          * makes the server send as many bytes as it asks for). `perf` as a
          * client works either way.
@@ -3133,6 +3156,9 @@ public struct NodeConfig {
         self.streamIoTimeout = streamIoTimeout
         self.mdns = mdns
         self.autonat = autonat
+        self.resourceLimits = resourceLimits
+        self.connManager = connManager
+        self.allowlist = allowlist
         self.perf = perf
         self.perfMaxRequestBytes = perfMaxRequestBytes
     }
@@ -3161,6 +3187,9 @@ public struct FfiConverterTypeNodeConfig: FfiConverterRustBuffer {
                 streamIoTimeout: FfiConverterOptionDuration.read(from: &buf), 
                 mdns: FfiConverterBool.read(from: &buf), 
                 autonat: FfiConverterOptionTypeAutonatConfig.read(from: &buf), 
+                resourceLimits: FfiConverterOptionTypeResourceLimits.read(from: &buf), 
+                connManager: FfiConverterOptionTypeConnManagerConfig.read(from: &buf), 
+                allowlist: FfiConverterSequenceString.read(from: &buf), 
                 perf: FfiConverterBool.read(from: &buf), 
                 perfMaxRequestBytes: FfiConverterOptionUInt64.read(from: &buf)
         )
@@ -3175,6 +3204,9 @@ public struct FfiConverterTypeNodeConfig: FfiConverterRustBuffer {
         FfiConverterOptionDuration.write(value.streamIoTimeout, into: &buf)
         FfiConverterBool.write(value.mdns, into: &buf)
         FfiConverterOptionTypeAutonatConfig.write(value.autonat, into: &buf)
+        FfiConverterOptionTypeResourceLimits.write(value.resourceLimits, into: &buf)
+        FfiConverterOptionTypeConnManagerConfig.write(value.connManager, into: &buf)
+        FfiConverterSequenceString.write(value.allowlist, into: &buf)
         FfiConverterBool.write(value.perf, into: &buf)
         FfiConverterOptionUInt64.write(value.perfMaxRequestBytes, into: &buf)
     }
