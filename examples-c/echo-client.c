@@ -73,7 +73,10 @@ static void on_written(void *userdata, lp2p_status status) {
   pthread_mutex_unlock(&r->mu);
 }
 
-/* Writes all of msg, waiting for a completion whenever the queue is full. */
+static int fail(const char *what, lp2p_status status);
+
+/* Writes all of msg, waiting for a completion whenever the queue is full.
+   Says why on stderr when it fails. */
 static lp2p_status send_all(lp2p_stream *stream, reply *r, const uint8_t *msg, size_t len) {
   size_t off = 0, accepted = 0;
   while (off < len) {
@@ -96,6 +99,7 @@ static lp2p_status send_all(lp2p_stream *stream, reply *r, const uint8_t *msg, s
       while (r->completed == seen && r->completed < accepted) pthread_cond_wait(&r->cv, &r->mu);
       pthread_mutex_unlock(&r->mu);
     } else {
+      fail("write", st);
       return st;
     }
   }
@@ -167,10 +171,12 @@ int main(int argc, char **argv) {
     fail("dial", st);
   } else if ((st = lp2p_node_new_stream(node, peer, "/echo/1.0.0", &stream)) != LP2P_STATUS_OK) {
     fail("new stream", st);
-  } else if ((st = lp2p_stream_start_reading(stream, on_data, on_end, &r, NULL)) != LP2P_STATUS_OK ||
-             (st = send_all(stream, &r, message, message_len)) != LP2P_STATUS_OK ||
-             (st = lp2p_stream_close_write(stream, NULL, NULL)) != LP2P_STATUS_OK) {
-    fail("stream", st);
+  } else if ((st = lp2p_stream_start_reading(stream, on_data, on_end, &r, NULL)) != LP2P_STATUS_OK) {
+    fail("start reading", st);
+  } else if (send_all(stream, &r, message, message_len) != LP2P_STATUS_OK) {
+    /* send_all said why */
+  } else if ((st = lp2p_stream_close_write(stream, NULL, NULL)) != LP2P_STATUS_OK) {
+    fail("close", st);
   } else {
     pthread_mutex_lock(&r.mu);
     while (!r.ended) pthread_cond_wait(&r.cv, &r.mu);

@@ -1,7 +1,7 @@
 /*
  * echo-server: serve /echo/1.0.0 (and ping, identify) until SIGINT/SIGTERM.
  *
- *   ./echo-server [LISTEN_MULTIADDR] [SECONDS]
+ *   ./echo-server [LISTEN_MULTIADDR] [SECONDS] [HIGH_MARK]
  *
  * Prints the addresses to dial, then one line per connection opened or
  * closed. Each echo stream is driven by callbacks and follows the
@@ -10,7 +10,9 @@
  * unsent bytes are kept and reading pauses; a write's completion writes the
  * kept bytes and resumes reading below a low mark. At the end of the stream
  * the write side is closed, and the stream freed once the close completed.
- * SECONDS > 0 stops the server after that long.
+ * SECONDS > 0 stops the server after that long. HIGH_MARK (bytes, default
+ * 1 MiB) is the high mark; the low mark is a quarter of it. A high mark above
+ * LP2P_STREAM_MAX_QUEUED_BYTES leaves WOULD_BLOCK as the only signal.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "lp2p.h"
@@ -21,9 +23,10 @@
 #include <string.h>
 #include <time.h>
 
-/* Pause reading above this many queued bytes, resume below the low mark. */
-#define HIGH_MARK (1024 * 1024)
-#define LOW_MARK (256 * 1024)
+/* Pause reading above high_mark queued bytes, resume below low_mark. Set
+   once in main before the node starts. */
+static size_t high_mark = 1024 * 1024;
+static size_t low_mark = 256 * 1024;
 
 static volatile sig_atomic_t stop;
 
@@ -112,7 +115,7 @@ static void echo_data(void *userdata, const uint8_t *data, size_t len) {
     lp2p_stream_reset(e->stream); /* on_end follows with the reset */
     return;
   }
-  if (e->kept_len > 0 || queued(e) > HIGH_MARK) {
+  if (e->kept_len > 0 || queued(e) > high_mark) {
     lp2p_stream_pause(e->stream); /* from on_data: no on_data starts after */
     e->paused = 1;
   }
@@ -137,7 +140,7 @@ static void on_written(void *userdata, lp2p_status status) {
     e->kept = NULL;
     e->kept_len = 0;
   }
-  if (e->paused && e->kept_len == 0 && queued(e) < LOW_MARK) {
+  if (e->paused && e->kept_len == 0 && queued(e) < low_mark) {
     lp2p_stream_resume(e->stream);
     e->paused = 0;
   }
@@ -209,6 +212,10 @@ static int fail(const char *what, lp2p_status status) {
 int main(int argc, char **argv) {
   const char *listen = argc > 1 ? argv[1] : "/ip4/127.0.0.1/tcp/0";
   int seconds = argc > 2 ? atoi(argv[2]) : 0;
+  if (argc > 3) {
+    high_mark = strtoull(argv[3], NULL, 10);
+    low_mark = high_mark / 4;
+  }
 
   lp2p_config *config = NULL;
   lp2p_node *node = NULL;
