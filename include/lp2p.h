@@ -51,8 +51,11 @@
  * - A completion is always owed while the queue holds bytes, so step 3
  *   always comes. Close (lp2p_stream_close_write) only after the kept bytes
  *   are queued: the close goes out after the queued writes.
+ * - Relaying from stream A to stream B: B's on_complete and A's on_data may
+ *   run at once (different streams), so guard the kept bytes with a lock.
+ *   Echoing on one stream needs none (its callbacks run one at a time).
  * - A thread that is not a callback may instead wait (condition variable)
- *   for an on_complete before writing again.
+ *   for an on_complete before writing again (examples-c/echo-client.c).
  * examples-c/echo-server.c follows this recipe.
  */
 
