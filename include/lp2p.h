@@ -15,7 +15,8 @@
  * - Callbacks take `void *userdata` first. They run on the node's engine
  *   threads (never on the thread that registered them), and callbacks of
  *   different streams, handlers and the event callback may run concurrently.
- *   The callbacks of one stream run one at a time.
+ *   The callbacks of one stream run one at a time: while one blocks, no
+ *   other callback of that stream runs and its data stops moving.
  * - A callback must return quickly and must not throw or longjmp. Inside a
  *   callback you may call any non-blocking function (lp2p_stream_*,
  *   lp2p_node_set_*, lp2p_node_remove_stream_handler, the getters, the
@@ -26,6 +27,36 @@
  * - A callback that keeps userdata has a finalizer, called exactly once
  *   after its last call. After lp2p_node_free returns no callback of that
  *   node or of its streams runs again.
+ * - A stream may be freed from inside its own on_data, on_end or
+ *   on_complete callback (not from its finalizer); the callbacks still owed
+ *   run nested inside lp2p_stream_free, and the caller then just returns.
+ *
+ * Back-pressure recipe (streams):
+ * - lp2p_stream_write copies the bytes into the stream's queue and returns at
+ *   once; each accepted write's on_complete runs once, in the order the
+ *   writes were accepted, with the userdata given to that write. When the
+ *   queue already holds bytes and would pass LP2P_STREAM_MAX_QUEUED_BYTES,
+ *   the write returns LP2P_STATUS_WOULD_BLOCK: nothing was queued and the
+ *   stream is fine. Never reset on it, and never drop the bytes.
+ * - When a producer (typically on_data of a stream you relay or echo) meets
+ *   WOULD_BLOCK, or lp2p_stream_queued_bytes passes a high mark of yours:
+ *     1. keep the unsent bytes (copy them: on_data's buffer is borrowed);
+ *     2. lp2p_stream_pause the stream you read from (called from its own
+ *        on_data, no further on_data starts; unread bytes stay in the
+ *        muxer, and the remote's writes stall on the muxer's window);
+ *     3. in on_complete: write the kept bytes again (WOULD_BLOCK again means
+ *        keep them for the next completion, one is still owed); once they
+ *        are queued and lp2p_stream_queued_bytes is below a low mark,
+ *        lp2p_stream_resume.
+ * - A completion is always owed while the queue holds bytes, so step 3
+ *   always comes. Close (lp2p_stream_close_write) only after the kept bytes
+ *   are queued: the close goes out after the queued writes.
+ * - Relaying from stream A to stream B: B's on_complete and A's on_data may
+ *   run at once (different streams), so guard the kept bytes with a lock.
+ *   Echoing on one stream needs none (its callbacks run one at a time).
+ * - A thread that is not a callback may instead wait (condition variable)
+ *   for an on_complete before writing again (examples-c/echo-client.c).
+ * examples-c/echo-server.c follows this recipe.
  */
 
 #ifndef LP2P_H
@@ -322,6 +353,18 @@ typedef struct lp2p_rendezvous_result lp2p_rendezvous_result;
  *
  * The functions on one stream may be called from any thread, also from
  * inside this stream's own callbacks.
+ *
+ * A stream's callbacks (`on_data`, `on_end`, the reader's finalizer, every
+ * write's and the close's `on_complete`) run one at a time, never two at
+ * once, and all of them from the stream's one driver task. While one of them
+ * blocks, no other callback of that stream runs, its writes and reads stop
+ * moving, and the engine thread it occupies serves nothing else; other
+ * streams go on. `lp2p_stream_free` (and `lp2p_node_free`) wait for a
+ * running callback of the stream and then run the callbacks still owed on
+ * the calling thread. No other `lp2p_stream_*` function runs a callback
+ * before it returns. The stream handler that received the stream is not one
+ * of its callbacks: once it calls `lp2p_stream_start_reading`, `on_data` may
+ * run on another engine thread before the handler returns.
  */
 typedef struct lp2p_stream lp2p_stream;
 
@@ -484,6 +527,12 @@ typedef void (*lp2p_stream_end_callback)(void *userdata, enum lp2p_status status
  * were handed to the muxer, otherwise why not (`LP2P_STATUS_STREAM_RESET`,
  * `LP2P_STATUS_STREAM_CLOSED` when the stream was freed first,
  * `LP2P_STATUS_SHUTDOWN`...). Runs exactly once for each accepted call.
+ *
+ * Which call it belongs to: `userdata` is the one passed to that
+ * `lp2p_stream_write` / `lp2p_stream_close_write` call (a per-call tag if you
+ * need one), and one stream's completions run in the order the calls were
+ * accepted (the close's last), on success and on failure alike. So the n-th
+ * completion of a stream is its n-th accepted write.
  */
 typedef void (*lp2p_complete_callback)(void *userdata, enum lp2p_status status);
 
@@ -1607,13 +1656,32 @@ enum lp2p_status lp2p_stream_resume(const struct lp2p_stream *stream);
  * Fails with `LP2P_STATUS_STREAM_CLOSED` after `lp2p_stream_close_write`,
  * `LP2P_STATUS_STREAM_RESET` after a reset, `LP2P_STATUS_WOULD_BLOCK` when
  * more than `LP2P_STREAM_MAX_QUEUED_BYTES` would wait in the queue (a single
- * larger write is accepted when the queue is empty).
+ * larger write is accepted when the queue is empty). WOULD_BLOCK is not an
+ * error of the stream: nothing was queued, the stream is intact, and at least
+ * one earlier write's `on_complete` is still to come; keep the bytes and
+ * write them again from that completion (see the back-pressure recipe at the
+ * top of this header, and `lp2p_stream_queued_bytes`).
  */
 enum lp2p_status lp2p_stream_write(const struct lp2p_stream *stream,
                                    const uint8_t *data,
                                    size_t len,
                                    lp2p_complete_callback on_complete,
                                    void *userdata);
+
+/**
+ * How many bytes of accepted writes are not yet handed to the muxer: the
+ * figure `lp2p_stream_write` compares with `LP2P_STREAM_MAX_QUEUED_BYTES`.
+ * It falls as the muxer takes bytes (the remote's window allows), before a
+ * write's `on_complete` runs; 0 once every accepted write completed, and
+ * after a reset (the queued writes failed). Use it for the high and low marks
+ * of the back-pressure recipe (top of this header).
+ *
+ * - `stream`: borrowed.
+ * - `out`: required; receives the count on success.
+ *
+ * Fails with `LP2P_STATUS_SHUTDOWN` once the stream's node is freed.
+ */
+enum lp2p_status lp2p_stream_queued_bytes(const struct lp2p_stream *stream, size_t *out);
 
 /**
  * Closes the write side once the queued writes are out (the remote then
@@ -1651,8 +1719,14 @@ enum lp2p_status lp2p_stream_reset(const struct lp2p_stream *stream);
  * If `lp2p_stream_close_write` was called, the queued bytes and the close
  * are still sent in the background; otherwise the stream is reset.
  *
- * May be called from inside the stream's own callbacks (the finalizer then
- * runs before this returns, while the callback is still on the stack).
+ * May be called from inside the stream's own `on_data`, `on_end` and
+ * `on_complete` callbacks, once. The callbacks still owed then run nested
+ * inside this call (a write's `on_complete` with `LP2P_STATUS_STREAM_CLOSED`,
+ * then the reader's finalizer), while the calling callback is still on the
+ * stack; they must not call functions on the stream being freed. When it
+ * returns, the calling callback must not touch the stream again (nor data its
+ * finalizer released) and should just return. Not from the reader's
+ * finalizer: that may itself run inside `lp2p_stream_free`.
  *
  * - `stream`: owned by the caller until this call, then freed.
  */

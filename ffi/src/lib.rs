@@ -10,7 +10,12 @@
 //!   used only during the call;
 //! - every export runs inside [`error::ffi_boundary!`]: panics become
 //!   `LP2P_STATUS_PANIC`, NULL pointers `LP2P_STATUS_NULL_ARGUMENT`;
-//! - callbacks take `userdata` first; one that keeps userdata has a finalizer.
+//! - callbacks take `userdata` first; one that keeps userdata has a finalizer;
+//! - streams meet back-pressure through `LP2P_STATUS_WOULD_BLOCK` from
+//!   [`lp2p_stream_write`]: keep the bytes, [`lp2p_stream_pause`] the source,
+//!   write again and [`lp2p_stream_resume`] from the write's completion, with
+//!   [`lp2p_stream_queued_bytes`] for high and low marks (the header's
+//!   "Back-pressure recipe", in `ffi/cbindgen.toml`, spells it out).
 
 #![allow(non_camel_case_types)]
 // The exports check their pointers at run time (the boundary); the

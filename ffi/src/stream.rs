@@ -25,7 +25,7 @@ use parking_lot::{Mutex, ReentrantMutex};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::runtime::Handle;
 
-use crate::args::{arg_bytes, arg_ref, to_cstring};
+use crate::args::{arg_bytes, arg_ref, check_out, to_cstring, write_out};
 use crate::error::{FfiError, FfiResult, ffi_boundary, io_status, lp2p_status};
 
 /// Receives bytes read from a stream. `data` is borrowed: valid only during
@@ -42,6 +42,12 @@ pub type lp2p_stream_end_callback = Option<unsafe extern "C" fn(userdata: *mut c
 /// were handed to the muxer, otherwise why not (`LP2P_STATUS_STREAM_RESET`,
 /// `LP2P_STATUS_STREAM_CLOSED` when the stream was freed first,
 /// `LP2P_STATUS_SHUTDOWN`...). Runs exactly once for each accepted call.
+///
+/// Which call it belongs to: `userdata` is the one passed to that
+/// `lp2p_stream_write` / `lp2p_stream_close_write` call (a per-call tag if you
+/// need one), and one stream's completions run in the order the calls were
+/// accepted (the close's last), on success and on failure alike. So the n-th
+/// completion of a stream is its n-th accepted write.
 pub type lp2p_complete_callback = Option<unsafe extern "C" fn(userdata: *mut c_void, status: lp2p_status)>;
 
 /// Releases a userdata pointer that lp2p kept. Runs exactly once, after the
@@ -199,6 +205,18 @@ impl StreamRegistry {
 ///
 /// The functions on one stream may be called from any thread, also from
 /// inside this stream's own callbacks.
+///
+/// A stream's callbacks (`on_data`, `on_end`, the reader's finalizer, every
+/// write's and the close's `on_complete`) run one at a time, never two at
+/// once, and all of them from the stream's one driver task. While one of them
+/// blocks, no other callback of that stream runs, its writes and reads stop
+/// moving, and the engine thread it occupies serves nothing else; other
+/// streams go on. `lp2p_stream_free` (and `lp2p_node_free`) wait for a
+/// running callback of the stream and then run the callbacks still owed on
+/// the calling thread. No other `lp2p_stream_*` function runs a callback
+/// before it returns. The stream handler that received the stream is not one
+/// of its callbacks: once it calls `lp2p_stream_start_reading`, `on_data` may
+/// run on another engine thread before the handler returns.
 pub struct lp2p_stream {
     shared: Arc<StreamShared>,
     peer: CString,
@@ -689,7 +707,11 @@ pub unsafe extern "C" fn lp2p_stream_resume(stream: *const lp2p_stream) -> lp2p_
 /// Fails with `LP2P_STATUS_STREAM_CLOSED` after `lp2p_stream_close_write`,
 /// `LP2P_STATUS_STREAM_RESET` after a reset, `LP2P_STATUS_WOULD_BLOCK` when
 /// more than `LP2P_STREAM_MAX_QUEUED_BYTES` would wait in the queue (a single
-/// larger write is accepted when the queue is empty).
+/// larger write is accepted when the queue is empty). WOULD_BLOCK is not an
+/// error of the stream: nothing was queued, the stream is intact, and at least
+/// one earlier write's `on_complete` is still to come; keep the bytes and
+/// write them again from that completion (see the back-pressure recipe at the
+/// top of this header, and `lp2p_stream_queued_bytes`).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lp2p_stream_write(
     stream: *const lp2p_stream,
@@ -724,6 +746,30 @@ pub unsafe extern "C" fn lp2p_stream_write(
             });
             Ok(((), true))
         })
+    })
+}
+
+/// How many bytes of accepted writes are not yet handed to the muxer: the
+/// figure `lp2p_stream_write` compares with `LP2P_STREAM_MAX_QUEUED_BYTES`.
+/// It falls as the muxer takes bytes (the remote's window allows), before a
+/// write's `on_complete` runs; 0 once every accepted write completed, and
+/// after a reset (the queued writes failed). Use it for the high and low marks
+/// of the back-pressure recipe (top of this header).
+///
+/// - `stream`: borrowed.
+/// - `out`: required; receives the count on success.
+///
+/// Fails with `LP2P_STATUS_SHUTDOWN` once the stream's node is freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lp2p_stream_queued_bytes(stream: *const lp2p_stream, out: *mut usize) -> lp2p_status {
+    ffi_boundary!({
+        // SAFETY: a non-NULL stream comes from this library.
+        let stream = unsafe { arg_ref(stream, "stream") }?;
+        check_out(out, "out")?;
+        let queued = stream.shared.update(|st| Ok((st.queued, false)))?;
+        // SAFETY: checked non-NULL above; the caller passes a writable size_t.
+        unsafe { write_out(out, queued) };
+        Ok(())
     })
 }
 
@@ -788,8 +834,14 @@ pub unsafe extern "C" fn lp2p_stream_reset(stream: *const lp2p_stream) -> lp2p_s
 /// If `lp2p_stream_close_write` was called, the queued bytes and the close
 /// are still sent in the background; otherwise the stream is reset.
 ///
-/// May be called from inside the stream's own callbacks (the finalizer then
-/// runs before this returns, while the callback is still on the stack).
+/// May be called from inside the stream's own `on_data`, `on_end` and
+/// `on_complete` callbacks, once. The callbacks still owed then run nested
+/// inside this call (a write's `on_complete` with `LP2P_STATUS_STREAM_CLOSED`,
+/// then the reader's finalizer), while the calling callback is still on the
+/// stack; they must not call functions on the stream being freed. When it
+/// returns, the calling callback must not touch the stream again (nor data its
+/// finalizer released) and should just return. Not from the reader's
+/// finalizer: that may itself run inside `lp2p_stream_free`.
 ///
 /// - `stream`: owned by the caller until this call, then freed.
 #[unsafe(no_mangle)]

@@ -185,3 +185,96 @@ fn errors_come_back_as_statuses_with_messages() {
         lp2p_stream_free(ptr::null_mut());
     }
 }
+
+/// Inbound streams parked unread by `park_handler`, as addresses.
+static PARKED: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+/// The tags of the write completions, in the order they ran.
+static COMPLETED: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+
+unsafe extern "C" fn park_handler(_userdata: *mut c_void, stream: *mut lp2p_stream) {
+    PARKED.lock().unwrap_or_else(|e| e.into_inner()).push(stream as usize);
+}
+
+unsafe extern "C" fn discard_data(_userdata: *mut c_void, _data: *const u8, _len: usize) {}
+
+unsafe extern "C" fn record_completion(userdata: *mut c_void, status: lp2p_status) {
+    assert_eq!(status, lp2p_status::Ok);
+    COMPLETED.lock().unwrap_or_else(|e| e.into_inner()).push(userdata as usize);
+}
+
+/// A remote that does not read fills the muxer's window; the client's queue
+/// then grows until `lp2p_stream_write` says WOULD_BLOCK, and
+/// `lp2p_stream_queued_bytes` shows the queue. Once the remote reads, every
+/// write completes, in the order the writes were accepted (told apart by the
+/// per-write userdata), and the queue is empty.
+#[test]
+fn queued_bytes_and_completion_order_under_back_pressure() {
+    let server = start(true);
+    let client = start(false);
+    let chunk = vec![7u8; 256 * 1024];
+    // SAFETY: the pointers come from lp2p or point to live test data.
+    unsafe {
+        let protocol = c"/sink/1.0.0";
+        assert_eq!(
+            lp2p_node_set_stream_handler(server, protocol.as_ptr(), Some(park_handler), ptr::null_mut(), None),
+            lp2p_status::Ok
+        );
+        let mut addrs = ptr::null_mut();
+        assert_eq!(lp2p_node_listen_addrs(server, &mut addrs), lp2p_status::Ok);
+        let mut peer: *mut c_char = ptr::null_mut();
+        assert_eq!(lp2p_node_dial(client, lp2p_string_list_get(addrs, 0), &mut peer), lp2p_status::Ok);
+        lp2p_string_list_free(addrs);
+        let mut stream = ptr::null_mut();
+        assert_eq!(lp2p_node_new_stream(client, peer, protocol.as_ptr(), &mut stream), lp2p_status::Ok);
+        lp2p_string_free(peer);
+
+        let mut queued = usize::MAX;
+        assert_eq!(lp2p_stream_queued_bytes(stream, &mut queued), lp2p_status::Ok);
+        assert_eq!(queued, 0);
+        assert_eq!(lp2p_stream_queued_bytes(ptr::null(), &mut queued), lp2p_status::NullArgument);
+        assert_eq!(lp2p_stream_queued_bytes(stream, ptr::null_mut()), lp2p_status::NullArgument);
+
+        // Far more than any window and socket buffer: the queue must fill.
+        let mut accepted = 0usize;
+        let mut blocked = false;
+        while accepted < 1024 {
+            let tag = accepted as *mut c_void;
+            match lp2p_stream_write(stream, chunk.as_ptr(), chunk.len(), Some(record_completion), tag) {
+                lp2p_status::Ok => accepted += 1,
+                lp2p_status::WouldBlock => {
+                    blocked = true;
+                    break;
+                }
+                other => panic!("write failed: {other:?}"),
+            }
+        }
+        assert!(blocked, "no WOULD_BLOCK after {accepted} writes of {} bytes", chunk.len());
+        assert_eq!(lp2p_stream_queued_bytes(stream, &mut queued), lp2p_status::Ok);
+        assert!(queued > 0 && queued <= LP2P_STREAM_MAX_QUEUED_BYTES, "queued {queued}");
+        assert!(COMPLETED.lock().unwrap_or_else(|e| e.into_inner()).len() < accepted);
+
+        // The remote reads: everything drains.
+        let parked = PARKED.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        assert_eq!(parked.len(), 1);
+        let inbound = parked[0] as *mut lp2p_stream;
+        assert_eq!(
+            lp2p_stream_start_reading(inbound, Some(discard_data), None, ptr::null_mut(), None),
+            lp2p_status::Ok
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while COMPLETED.lock().unwrap_or_else(|e| e.into_inner()).len() < accepted {
+            assert!(std::time::Instant::now() < deadline, "writes did not complete");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let order = COMPLETED.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        assert_eq!(order, (0..accepted).collect::<Vec<_>>());
+        assert_eq!(lp2p_stream_queued_bytes(stream, &mut queued), lp2p_status::Ok);
+        assert_eq!(queued, 0);
+
+        lp2p_node_free(client);
+        assert_eq!(lp2p_stream_queued_bytes(stream, &mut queued), lp2p_status::Shutdown);
+        lp2p_stream_free(stream);
+        lp2p_stream_free(inbound);
+        lp2p_node_free(server);
+    }
+}

@@ -4,8 +4,9 @@ library generates; every Swift file parses with a real Swift grammar
 (tree-sitter-swift) without an error node; the generated C header compiles;
 every uniffi_*/ffi_* function the header declares is exported by the built
 library; the module map and the Swift agree on the module name; the XCTest,
-Kotlin and Python suites carry the shared test names. Compiling and running the Swift itself
-needs macOS (see ../README.md).
+Kotlin and Python suites carry the shared test names; no Swift file uses an
+API iOS lacks (Foundation's Process, ...) outside an `#if os(macOS)` block.
+Compiling and running the Swift itself needs macOS (see ../README.md).
 
 Environment: LP2P_LIBRARY (the built liblp2p_uniffi.so), LP2P_BINDGEN (the
 in-repo uniffi-bindgen binary), set by ../test.sh.
@@ -214,3 +215,104 @@ def test_xctest_suite_mirrors_the_kotlin_suite():
     kotlin = set(re.findall(r"\bfun (test_\w+)\(", KOTLIN_TESTS.read_text()))
     assert len(kotlin) >= len(SHARED_TEST_NAMES)
     assert swift == kotlin
+
+
+# Foundation (and framework) APIs that exist on macOS but not on iOS, as
+# regexes over Swift code with comments and string literals removed. The
+# package declares iOS, so each use must sit inside `#if os(macOS)`.
+MACOS_ONLY_APIS = {
+    "Process": r"\bProcess\b",  # Foundation's Process (NSTask): no iOS
+    "NSTask": r"\bNSTask\b",
+    "homeDirectoryForCurrentUser": r"\bhomeDirectoryForCurrentUser\b",  # FileManager, macOS only
+    "homeDirectory(forUser:)": r"\bhomeDirectory\s*\(\s*forUser\s*:",
+    "NSUserUnixTask / NSUserScriptTask": r"\bNSUser(?:Unix|Script|AppleScript|Automator)Task\b",
+    "NSAppleScript": r"\bNSAppleScript\b",
+    "DistributedNotificationCenter": r"\b(?:NS)?DistributedNotificationCenter\b",
+    "Host / NSHost": r"\bNSHost\b|\bHost\s*\.\s*current\b",
+    "import AppKit / Cocoa": r"^\s*import\s+(?:AppKit|Cocoa)\b",
+}
+SWIFT_FILES = [PACKAGE / "Package.swift", *sorted((PACKAGE / "Sources").rglob("*.swift")),
+               *sorted((PACKAGE / "Tests").rglob("*.swift"))]
+
+
+def code_only(line, in_block_comment):
+    """The line without comments and string literals (one-line strings; a
+    multi-line string is not used in these files). Returns (code, whether a
+    /* comment is still open)."""
+    out = []
+    i = 0
+    while i < len(line):
+        if in_block_comment:
+            end = line.find("*/", i)
+            if end < 0:
+                return "".join(out), True
+            in_block_comment = False
+            i = end + 2
+        elif line.startswith("//", i):
+            break
+        elif line.startswith("/*", i):
+            in_block_comment = True
+            i += 2
+        elif line[i] == '"':
+            i += 1
+            while i < len(line) and line[i] != '"':
+                i += 2 if line[i] == "\\" else 1
+            i += 1
+            out.append('""')
+        else:
+            out.append(line[i])
+            i += 1
+    return "".join(out), in_block_comment
+
+
+def unguarded_macos_only_uses(source):
+    """Every use of a MACOS_ONLY_APIS entry outside an `#if os(macOS)` branch,
+    as 'line: name'. Nested `#if`s are followed; the `#else`/`#elseif` of an
+    `#if os(macOS)` is not macOS-only."""
+    problems = []
+    stack = []  # per open #if: is the current branch macOS-only?
+    in_comment = False
+    for number, raw in enumerate(source.split("\n"), start=1):
+        code, in_comment = code_only(raw, in_comment)
+        directive = code.strip()
+        if directive.startswith("#if "):
+            stack.append(re.fullmatch(r"#if\s+os\(\s*macOS\s*\)", directive) is not None)
+            continue
+        if directive.startswith("#elseif") or directive == "#else":
+            if stack:
+                stack[-1] = re.fullmatch(r"#elseif\s+os\(\s*macOS\s*\)", directive) is not None
+            continue
+        if directive == "#endif":
+            if stack:
+                stack.pop()
+            continue
+        if any(stack):
+            continue
+        for name, pattern in MACOS_ONLY_APIS.items():
+            if re.search(pattern, code):
+                problems.append(f"{number}: {name}")
+    return problems
+
+
+def test_the_ios_check_finds_unguarded_uses():
+    # The check below means something only if it flags what iOS lacks and
+    # passes what is guarded, commented out, quoted, or merely alike.
+    assert unguarded_macos_only_uses("let p = Process()\n") == ["1: Process"]
+    assert unguarded_macos_only_uses("let t = NSTask()\n") == ["1: NSTask"]
+    assert unguarded_macos_only_uses("let h = FileManager.default.homeDirectoryForCurrentUser\n") \
+        == ["1: homeDirectoryForCurrentUser"]
+    assert unguarded_macos_only_uses("import AppKit\n") == ["1: import AppKit / Cocoa"]
+    assert unguarded_macos_only_uses("#if os(macOS)\nlet p = Process()\n#endif\n") == []
+    assert unguarded_macos_only_uses(
+        "#if os(macOS)\n#if DEBUG\nlet p = Process()\n#endif\n#else\nlet q = Process()\n#endif\n") \
+        == ["6: Process"]
+    assert unguarded_macos_only_uses("#if os(iOS)\nlet p = Process()\n#endif\n") == ["2: Process"]
+    assert unguarded_macos_only_uses(
+        'let env = ProcessInfo.processInfo.environment // Process()\nlet s = "Process()"\n/* Process */\n') == []
+
+
+@pytest.mark.parametrize("path", SWIFT_FILES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_macos_only_api_outside_if_os_macos(path):
+    # Package.swift declares iOS: anything iOS lacks must be behind #if os(macOS).
+    problems = unguarded_macos_only_uses(path.read_text())
+    assert problems == [], f"{path.name}: macOS-only APIs outside #if os(macOS): {problems}"

@@ -1,7 +1,8 @@
 // The Swift suite of lp2p: the same test names, for the same behaviours, as
 // the Python and Kotlin suites, plus a few for the rest of the API. Runs with
 // `swift test` on macOS after build-xcframework.sh; set LP2P_NODE to the
-// lp2p-node CLI for test_talks_to_lp2p_node_cli.
+// lp2p-node CLI for test_talks_to_lp2p_node_cli. Builds for iOS too: what
+// iOS lacks (Process, to spawn the CLI) is inside #if os(macOS).
 import CryptoKit
 import Foundation
 import XCTest
@@ -415,6 +416,9 @@ final class Lp2pTests: XCTestCase {
         }
     }
 
+    // Spawns the CLI with Foundation's Process, which iOS lacks: macOS only
+    // (bindings/swift/test.sh checks no such API is used outside #if os(macOS)).
+    #if os(macOS)
     func test_talks_to_lp2p_node_cli() async throws {
         guard let cli = ProcessInfo.processInfo.environment["LP2P_NODE"] else {
             throw XCTSkip("set LP2P_NODE to the lp2p-node CLI (examples-c/build/lp2p-node)")
@@ -461,6 +465,7 @@ final class Lp2pTests: XCTestCase {
         XCTAssertEqual(echo.terminationStatus, 0, output)
         XCTAssertTrue(output.contains("\"ok\":true") && output.contains("\"bytes\":200000"), output)
     }
+    #endif
 
     // Beyond the shared names: the rest of the API.
 
