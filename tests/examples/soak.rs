@@ -89,6 +89,15 @@ async fn serve() {
         .expect("node starts");
     echo_handler(&node);
     let _dht = node.kad(soak_dht(kad::Mode::Server));
+    // Limit hits say why a client was refused: print them for the log.
+    let mut events = node.events();
+    tokio::spawn(async move {
+        while let Some(event) = events.next().await {
+            if let lp2p::Event::ResourceLimitExceeded { .. } = event {
+                eprintln!("soak server: {event:?}");
+            }
+        }
+    });
     println!("{}", node.listen_addrs_with_peer_id()[0]);
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     while let Ok(Some(line)) = lines.next_line().await {
