@@ -142,22 +142,18 @@ async fn a_syn_flood_from_a_peer_that_never_reads_stays_bounded() {
     let mut attacker = within("attacker handshake", HostilePeer::connect(&addr)).await.expect("handshake");
     let baseline = ALLOC.live();
     ALLOC.reset_peak();
-    let mut batch = Vec::new();
-    for _ in 0..4096 {
-        let id = attacker.next_stream_id();
-        batch.extend(lp2p_tests::hostile::encode_frame(FrameType::WindowUpdate, frame::SYN, id, 0, &[]));
-    }
     let mut sent = 0;
     // 2M refused streams: 24 MiB of RST frames if they queued.
     for _ in 0..512 {
-        match tokio::time::timeout(Duration::from_secs(2), attacker.send_raw(&batch)).await {
-            Ok(Ok(())) => sent += batch.len(),
-            Ok(Err(_)) | Err(_) => break,
-        }
-        batch.clear();
+        // Fresh stream ids in every batch: each SYN opens a new stream.
+        let mut batch = Vec::new();
         for _ in 0..4096 {
             let id = attacker.next_stream_id();
             batch.extend(lp2p_tests::hostile::encode_frame(FrameType::WindowUpdate, frame::SYN, id, 0, &[]));
+        }
+        match tokio::time::timeout(Duration::from_secs(2), attacker.send_raw(&batch)).await {
+            Ok(Ok(())) => sent += batch.len(),
+            Ok(Err(_)) | Err(_) => break,
         }
     }
     let peak = ALLOC.peak();
@@ -211,7 +207,6 @@ async fn the_kit_negotiates_a_protocol_the_node_serves() {
         }
     })
     .await;
-    assert!(multistream_proposal("/flood/1.0.0").len() > 20);
     node.shutdown().await;
 }
 
