@@ -21,6 +21,8 @@ mod resources_tests;
 mod runtime;
 mod stream;
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;
 
 pub use error::Lp2pError;

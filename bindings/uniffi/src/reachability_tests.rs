@@ -2,8 +2,9 @@
 //! Kotlin/Swift wrappers, driven from Rust on loopback (three AutoNAT servers
 //! confirm a fourth node's listen address).
 
+use crate::test_support::{loopback_node, until};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::{AutonatConfig, EventListener, KadMode, Lp2pError, Node, NodeConfig, NodeEvent};
 
@@ -29,20 +30,8 @@ impl Seen {
     }
 }
 
-fn until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if condition() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    condition()
-}
-
 fn node() -> Arc<Node> {
-    Node::new(NodeConfig { listen_addrs: vec!["/ip4/127.0.0.1/tcp/0".to_string()], ..NodeConfig::default() })
-        .expect("node starts")
+    loopback_node()
 }
 
 #[test]

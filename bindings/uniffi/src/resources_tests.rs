@@ -1,8 +1,9 @@
 //! Resource limits, the allowlist and the connection manager through the
 //! Kotlin/Swift wrappers, driven from Rust on loopback.
 
+use crate::test_support::{loopback_node, until};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::{ConnManagerConfig, EventListener, Lp2pError, Node, NodeConfig, NodeEvent, ResourceLimits};
 
@@ -18,20 +19,8 @@ impl EventListener for Hits {
     }
 }
 
-fn until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if condition() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    condition()
-}
-
 fn listener() -> Arc<Node> {
-    Node::new(NodeConfig { listen_addrs: vec!["/ip4/127.0.0.1/tcp/0".to_string()], ..NodeConfig::default() })
-        .expect("node starts")
+    loopback_node()
 }
 
 #[test]
